@@ -1,0 +1,303 @@
+"""The `embedxfer` command line: list checkpoints and tasks, run experiments, inspect and export results.
+
+Every user error ends as one line on stderr and a non-zero exit; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from embedxfer.errors import EmbedxferError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(message)s")
+    # Offline-first: a bundled or local checkpoint must never wait on a hub; `hub:` ids opt in explicitly.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args) or 0
+    except EmbedxferError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # an unexpected failure still gets one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="embedxfer", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int | None], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("checkpoints", _cmd_checkpoints, "list the checkpoint catalog with architecture info")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("tasks", _cmd_tasks, "list the task registry")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--sizes", action="store_true", help="load each task and show split sizes (slower)")
+    p = add("run", _cmd_run, "run an experiment config (YAML/JSON) in the foreground")
+    p.add_argument("config", help="path to a YAML or JSON config with a 'kind' field")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--workers", type=int, default=1, help="parallel CPU workers (default 1)")
+    p = add("runs", _cmd_runs, "list the experiment history")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--kind", help="only this kind")
+    p.add_argument("--status", help="only this status")
+    p.add_argument("--limit", type=int, default=50)
+    p = add("show", _cmd_show, "show one experiment: trials, metrics, summary")
+    p.add_argument("id", help="experiment id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("export", _cmd_export, "export an experiment's data or figure")
+    p.add_argument("id", help="experiment id")
+    p.add_argument("--format", choices=("csv", "html", "png"), default="csv")
+    p.add_argument("--output", "-o", help="output file (default: <id>.<format> in the current folder)")
+    p = add("resume", _cmd_resume, "run the unfinished trials of an experiment in the foreground")
+    p.add_argument("id", help="experiment id")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _cmd_checkpoints(args: argparse.Namespace) -> int:
+    from embedxfer.checkpoints import arch_info, list_checkpoints
+
+    rows = []
+    for entry in list_checkpoints():
+        row: dict[str, Any] = {
+            "id": entry.id,
+            "available": entry.available,
+            "source": entry.source,
+            "description": entry.description,
+        }
+        if entry.available:
+            row.update({k: v for k, v in arch_info(entry.id).to_dict().items() if k not in ("id", "source")})
+        else:
+            row["reason"] = entry.reason
+        rows.append(row)
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
+        _print_table(
+            rows,
+            [
+                "id",
+                "family",
+                "num_layers",
+                "hidden_size",
+                "num_heads",
+                "ffn_size",
+                "vocab_size",
+                "tokenizer_kind",
+                "params",
+                "available",
+            ],
+        )
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from embedxfer.tasks import list_tasks, load_task
+
+    rows = []
+    for entry in list_tasks():
+        row = {
+            "name": entry.name,
+            "modality": entry.modality,
+            "label_kind": entry.label_kind,
+            "metric": entry.metric,
+            "description": entry.description,
+        }
+        if args.sizes:
+            try:
+                task = load_task(entry.name)
+                row.update(train=len(task.train.labels), val=len(task.val.labels), test=len(task.test.labels))
+            except EmbedxferError as exc:  # e.g. "file"/"hf" need options
+                row.update(train="-", val="-", test="-", note=str(exc))
+        rows.append(row)
+    if args.json:
+        _print_json(rows)
+    else:
+        columns = ["name", "modality", "label_kind", "metric"] + (["train", "val", "test"] if args.sizes else [])
+        _print_table(rows, columns + ["description"])
+    return 0
+
+
+def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
+    """Wait for an experiment with a progress bar; Ctrl-C cancels it cleanly and records that."""
+    from tqdm import tqdm
+
+    from embedxfer.store import Store
+
+    store: Store = manager.store
+    bar = tqdm(total=0, unit="step", disable=as_json or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` cancels like Ctrl-C
+    try:
+        while True:
+            progress = manager.progress(experiment_id)
+            done = sum(
+                1 for p in progress.values() if p.get("status") in ("completed", "failed", "diverged", "cancelled")
+            )
+            total = sum(int(p.get("total") or 0) for p in progress.values())
+            step = sum(int(p.get("step") or 0) for p in progress.values())
+            bar.total = max(total, 1)
+            bar.n = min(step, bar.total)
+            bar.set_postfix_str(f"trials {done}/{len(progress)}")
+            bar.refresh()
+            status = manager.wait(experiment_id, timeout=0.5)
+            if status not in ("queued", "running"):
+                break
+    except KeyboardInterrupt:
+        manager.cancel(experiment_id=experiment_id)
+        manager.wait(experiment_id, timeout=60)
+        bar.close()
+        print(
+            f"cancelled experiment {experiment_id}; `embedxfer resume {experiment_id}` runs what is left",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
+    result = store.experiment_json(experiment_id)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_experiment(result)
+    return 0 if result["status"] == "completed" else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from embedxfer.experiments import config_to_dict, load_config_file
+    from embedxfer.jobs import JobManager
+
+    config = load_config_file(args.config)
+    with JobManager(workers={"cpu": args.workers} if _wants_cpu(config) else None) as manager:
+        experiment_id = manager.submit(config_to_dict(config), name=Path(args.config).stem)
+        if not args.json:
+            print(f"experiment {experiment_id}", file=sys.stderr)
+        return _run_in_foreground(manager, experiment_id, args.json)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from embedxfer.jobs import JobManager
+
+    with JobManager() as manager:
+        manager.resume(args.id)
+        return _run_in_foreground(manager, args.id, args.json)
+
+
+def _wants_cpu(config: Any) -> bool:
+    import torch
+
+    return config.device == "cpu" or not torch.cuda.is_available()
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from embedxfer.store import Store
+
+    rows = Store().list_experiments(kind=args.kind, status=args.status, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(rows, ["id", "kind", "status", "name", "created_at", "trials"])
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from embedxfer.store import Store
+
+    result = Store().experiment_json(args.id)
+    if args.json:
+        _print_json(result)
+    else:
+        _print_experiment(result)
+    return 0
+
+
+def _print_experiment(result: dict[str, Any]) -> None:
+    print(f"experiment {result['experiment_id']}  kind={result['kind']}  status={result['status']}")
+    trials = [
+        {
+            "trial": t["trial_id"],
+            "condition": t["condition"],
+            "seed": t["seed"],
+            "status": t["status"],
+            **{k: _fmt(v) for k, v in (t.get("metrics") or {}).items()},
+            "error": t.get("error") or "",
+        }
+        for t in result["trials"]
+    ]
+    metric_names = sorted({k for t in result["trials"] for k in (t.get("metrics") or {})})
+    _print_table(trials, ["trial", "condition", "seed", "status", *metric_names, "error"])
+    if result["summary"]:
+        print("\nsummary (mean and 95% interval over seeds)")
+        rows = [
+            {
+                "condition": s["condition"],
+                "params": json.dumps(s["params"]) if s["params"] else "",
+                "metric": s["metric"],
+                "mean": _fmt(s["mean"]),
+                "95% CI": f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]",
+                "n": s["n"],
+            }
+            for s in result["summary"]
+        ]
+        _print_table(rows, ["condition", "params", "metric", "mean", "95% CI", "n"])
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from embedxfer.export import export_experiment
+
+    output = Path(args.output or f"{args.id}.{args.format}")
+    export_experiment(args.id, args.format, output)
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

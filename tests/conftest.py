@@ -1,0 +1,95 @@
+"""Shared fixtures: tiny random checkpoints (hidden 32, 2 layers) saved to temp folders.
+
+They load by path like any local Hugging Face folder, so tests never touch the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests never write into the user's ~/.embedxfer; converted checkpoints are cached per test session.
+if "EMBEDXFER_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["EMBEDXFER_HOME"] = tempfile.mkdtemp(prefix="embedxfer-test-home-")
+
+TINY_VOCAB = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    "the", "a", "good", "bad", "movie", "great", "awful", "i", "love", "hate", "it", "is", "not",
+    "happy", "sad", "day", "very", ".", ",", "!", "##s", "##ing", "and", "was", "this",
+]  # fmt: skip
+
+
+def _bert_tokenizer(folder: Path):
+    from transformers import BertTokenizerFast
+
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(TINY_VOCAB) + "\n")
+    return BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+
+
+def _byte_bpe_tokenizer():
+    """A tiny byte-level BPE tokenizer trained on a few sentences (no download)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False)
+    corpus = ["i love this movie", "this was an awful day", "great and happy", "not good, very bad!"] * 20
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def make_tiny_checkpoint(folder: Path, family: str, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Save a random tiny model of `family` ('bert', 'llama', 'gpt2') with a tokenizer into `folder`."""
+    import torch
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    if family == "bert":
+        tokenizer = _bert_tokenizer(folder)
+        config = BertConfig(
+            vocab_size=len(TINY_VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+            intermediate_size=hidden * 2, max_position_embeddings=64,
+        )  # fmt: skip
+        model = BertModel(config)
+    elif family == "llama":
+        tokenizer = _byte_bpe_tokenizer()
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+            num_key_value_heads=2, intermediate_size=hidden * 2, max_position_embeddings=64,
+        )  # fmt: skip
+        model = LlamaModel(config)
+    elif family == "gpt2":
+        tokenizer = _byte_bpe_tokenizer()
+        config = GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=4, n_positions=64)
+        model = GPT2Model(config)
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Folders of tiny random bert, llama and gpt2 checkpoints, built once per session."""
+    root = tmp_path_factory.mktemp("tiny-checkpoints")
+    return {family: make_tiny_checkpoint(root / f"tiny-{family}", family) for family in ("bert", "llama", "gpt2")}
+
+
+@pytest.fixture()
+def embedxfer_home(tmp_path, monkeypatch) -> Path:
+    """A fresh EMBEDXFER_HOME for one test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("EMBEDXFER_HOME", str(home))
+    return home
