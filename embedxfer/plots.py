@@ -1,0 +1,152 @@
+"""Plotly figure builders: pure functions from data frames to figures.
+
+Pages, the CLI's HTML/PNG export and tests all call these; none of them reads the store.
+Intervals are 95% over seeds (see `embedxfer.stats`); a single seed is drawn without a band.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from embedxfer.stats import mean_interval
+
+PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569")
+LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2))
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def empty_figure(message: str, title: str = "") -> go.Figure:
+    """A figure that says why there is nothing to plot (instead of blank axes)."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, showarrow=False, font=dict(size=14, color="#64748b"), x=0.5, y=0.5, xref="paper", yref="paper"
+    )
+    fig.update_layout(title=title, xaxis=dict(visible=False), yaxis=dict(visible=False), **LAYOUT)
+    return fig
+
+
+def plot_condition_summary(
+    trials: pd.DataFrame, metric: str, *, group: str | None = None, title: str = ""
+) -> go.Figure:
+    """Mean of `metric` per condition with 95% interval bars over seeds; individual seeds as dots.
+
+    `trials` has one row per completed trial with columns `condition`, `seed`, `metric` (and `group`).
+    """
+    title = title or f"{metric} by condition (mean, 95% CI over seeds)"
+    if trials.empty or metric not in trials or trials[metric].dropna().empty:
+        return empty_figure(f"No completed trials with {metric} yet.", title)
+    fig = go.Figure()
+    groups = [None] if group is None or group not in trials else sorted(trials[group].dropna().unique())
+    conditions = list(dict.fromkeys(trials["condition"]))
+    for gi, gval in enumerate(groups):
+        part = trials if gval is None else trials[trials[group] == gval]
+        stats = [mean_interval(part.loc[part["condition"] == c, metric]) for c in conditions]
+        name = metric if gval is None else f"{group}={gval}"
+        fig.add_trace(
+            go.Bar(
+                x=conditions,
+                y=[s.mean for s in stats],
+                name=name,
+                marker_color=_rgba(_color(gi), 0.75),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[s.ci_high - s.mean for s in stats],
+                    arrayminus=[s.mean - s.ci_low for s in stats],
+                    color="#111827",
+                    thickness=1.5,
+                ),
+                customdata=[[s.n, s.ci_low, s.ci_high] for s in stats],
+                hovertemplate="%{x}<br>mean %{y:.4f}<br>95% CI [%{customdata[1]:.4f}, %{customdata[2]:.4f}]"
+                "<br>n=%{customdata[0]}<extra>" + name + "</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["condition"],
+                y=part[metric],
+                mode="markers",
+                showlegend=False,
+                name=f"{name} seeds",
+                marker=dict(color=_color(gi), size=7, line=dict(color="white", width=1)),
+                text=[f"seed {s}" for s in part["seed"]],
+                hovertemplate="%{x} %{text}: %{y:.4f}<extra></extra>",
+            )
+        )
+    fig.update_layout(title=title, barmode="group", xaxis_title="condition", yaxis_title=metric, **LAYOUT)
+    return fig
+
+
+def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, title: str = "") -> go.Figure:
+    """`metric` against step: mean per condition with a 95% band over seeds (thin lines when one seed).
+
+    `steps` has columns `condition`, `seed`, `step`, `name`, `value` (long format, as stored).
+    """
+    title = title or f"{metric} during training"
+    data = steps[steps["name"] == metric] if not steps.empty else steps
+    if data.empty:
+        return empty_figure(f"No {metric} logged yet.", title)
+    fig = go.Figure()
+    for ci, (condition, part) in enumerate(data.groupby("condition", sort=False)):
+        color = _color(ci)
+        rows = []
+        for step, at_step in part.groupby("step"):
+            s = mean_interval(at_step["value"])
+            rows.append((step, s.mean, s.ci_low, s.ci_high, s.n))
+        frame = pd.DataFrame(rows, columns=["step", "mean", "low", "high", "n"]).sort_values("step")
+        if frame["n"].max() > 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=list(frame["step"]) + list(frame["step"])[::-1],
+                    y=list(frame["high"]) + list(frame["low"])[::-1],
+                    fill="toself",
+                    fillcolor=_rgba(color, 0.15),
+                    line=dict(width=0),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=f"{condition} 95% CI",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=frame["step"],
+                y=frame["mean"],
+                mode="lines+markers" if len(frame) < 30 else "lines",
+                name=str(condition),
+                line=dict(color=color, width=2),
+            )
+        )
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=metric, **LAYOUT)
+    return fig
+
+
+def summary_table(trials: pd.DataFrame, metrics: list[str], *, group: str | None = None) -> pd.DataFrame:
+    """Mean and 95% interval per condition (and group) for each metric: the table pages and reports show."""
+    rows = []
+    keys = ["condition"] + ([group] if group and group in trials else [])
+    for key, part in trials.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for metric in metrics:
+            if metric not in part:
+                continue
+            s = mean_interval(part[metric])
+            rows.append(
+                {
+                    **dict(zip(keys, key, strict=True)),
+                    "metric": metric,
+                    "mean": s.mean,
+                    "ci_low": s.ci_low,
+                    "ci_high": s.ci_high,
+                    "n": s.n,
+                }
+            )
+    return pd.DataFrame(rows)
