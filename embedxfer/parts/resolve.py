@@ -1,0 +1,255 @@
+"""Canonical part names and the per-family resolvers that map them to modules.
+
+A part name means the same thing in every family (`embed.tokens`, `layers.3.attn`, `final_norm`);
+one `FamilySpec` per family (bert, llama, gpt2) says which modules hold it. A part is an ordered
+dict `{local_name: nn.Parameter}` whose local names are stable across models of one family, so
+two bert models (or a bert and a llama for `embed.tokens`) can swap it after a shape check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from embedxfer.errors import PartError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+#: The parameter groups of a model (FPT, Lu et al. 2021 section 3: which groups are trained).
+GROUPS = ("input", "output", "layernorm", "positions", "attention", "mlp")
+
+#: Attributes of a wrapper whose parameters count as the model's input side (FPT's new input layer).
+INPUT_ATTRS = ("input_proj", "input_embed")
+
+_TOP_GROUP = {
+    "embed.tokens": "input",
+    "embed.types": "input",
+    "embed.positions": "positions",
+    "embed.norm": "layernorm",
+    "final_norm": "layernorm",
+    "pooler": "output",
+    "head": "output",
+}
+_LAYER_GROUP = {"attn": "attention", "mlp": "mlp", "norm": "layernorm"}
+_LAYER_RE = re.compile(r"layers\.(0|[1-9]\d*)\.(attn|mlp|norm)")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Where one family keeps each part. Paths are dotted module paths; absent optional ones are skipped."""
+
+    name: str
+    #: ModuleList of transformer blocks, relative to the backbone
+    layers: str
+    #: parts before the blocks (embed.*), path relative to the backbone
+    embed: dict[str, str]
+    #: block parts ("attn", "mlp", "norm") -> module paths relative to one block
+    block: dict[str, tuple[str, ...]]
+    #: parts after the blocks (final_norm, pooler), path relative to the backbone
+    top: dict[str, str]
+    #: why a canonical part is missing in this family, for the error message
+    missing_hint: dict[str, str]
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "bert": FamilySpec(
+        name="bert",
+        layers="encoder.layer",
+        embed={
+            "embed.tokens": "embeddings.word_embeddings",
+            "embed.positions": "embeddings.position_embeddings",
+            "embed.types": "embeddings.token_type_embeddings",
+            "embed.norm": "embeddings.LayerNorm",
+        },
+        # cross-attention only exists in decoder configs; listed so such models stay fully covered
+        block={
+            "attn": ("attention.self", "attention.output.dense", "crossattention.self", "crossattention.output.dense"),
+            "mlp": ("intermediate.dense", "output.dense"),
+            "norm": ("attention.output.LayerNorm", "crossattention.output.LayerNorm", "output.LayerNorm"),
+        },
+        top={"pooler": "pooler"},
+        missing_hint={"final_norm": "bert normalizes inside each layer and has no final norm"},
+    ),
+    "llama": FamilySpec(
+        name="llama",
+        layers="layers",
+        embed={"embed.tokens": "embed_tokens"},
+        block={"attn": ("self_attn",), "mlp": ("mlp",), "norm": ("input_layernorm", "post_attention_layernorm")},
+        top={"final_norm": "norm"},
+        missing_hint={
+            "embed.positions": "llama encodes positions with rotary embeddings, which have no weights",
+            "embed.types": "llama has no token-type embeddings",
+        },
+    ),
+    "gpt2": FamilySpec(
+        name="gpt2",
+        layers="h",
+        embed={"embed.tokens": "wte", "embed.positions": "wpe"},
+        block={"attn": ("attn", "crossattention"), "mlp": ("mlp",), "norm": ("ln_1", "ln_cross_attn", "ln_2")},
+        top={"final_norm": "ln_f"},
+        missing_hint={"embed.types": "gpt2 has no token-type embeddings"},
+    ),
+}
+
+
+def _find(module: nn.Module, path: str) -> nn.Module | None:
+    """The submodule at a dotted path, or None where any step is missing (or set to None)."""
+    for step in path.split("."):
+        module = getattr(module, step, None)
+        if module is None:
+            return None
+    return module
+
+
+def wrapper_chain(model: nn.Module) -> list[nn.Module]:
+    """[model, ..., backbone]: follows `.backbone` attributes and HF `base_model` (e.g. `.bert`, `.transformer`)."""
+    from torch import nn
+
+    chain = [model]
+    while True:
+        current = chain[-1]
+        inner = getattr(current, "backbone", None)
+        if not isinstance(inner, nn.Module):
+            # HF models expose the wrapped base model (the attribute named by base_model_prefix) as
+            # `base_model`; a base model returns itself.
+            inner = getattr(current, "base_model", None)
+        if not isinstance(inner, nn.Module) or any(inner is seen for seen in chain):
+            return chain
+        chain.append(inner)
+
+
+def backbone_of(model: nn.Module) -> nn.Module:
+    """The transformer base model inside `model` (the model itself when it is one)."""
+    return wrapper_chain(model)[-1]
+
+
+def family_of(model: nn.Module) -> str:
+    """'bert', 'llama' or 'gpt2': the resolver family of the model's backbone."""
+    backbone = backbone_of(model)
+    model_type = getattr(getattr(backbone, "config", None), "model_type", None)
+    if model_type not in FAMILIES:
+        what = f"model type {model_type!r}" if model_type else f"a {type(backbone).__name__} without a HF config"
+        raise PartError(
+            f"Cannot name the parts of {what}: part names are defined for the {', '.join(FAMILIES)} families only."
+        )
+    if _find(backbone, FAMILIES[model_type].layers) is None:
+        raise PartError(
+            f"The {type(backbone).__name__} model has no '{FAMILIES[model_type].layers}' layer list; "
+            f"pass the base model or a wrapper of a standard {model_type} model."
+        )
+    return model_type
+
+
+def _blocks(model: nn.Module) -> tuple[FamilySpec, nn.Module, nn.Module]:
+    """(family spec, backbone, ModuleList of blocks)."""
+    spec = FAMILIES[family_of(model)]
+    backbone = backbone_of(model)
+    return spec, backbone, _find(backbone, spec.layers)
+
+
+def layer_modules(model: nn.Module) -> nn.ModuleList:
+    """The backbone's ModuleList of transformer blocks (bert encoder.layer, llama layers, gpt2 h)."""
+    return _blocks(model)[2]
+
+
+def num_layers(model: nn.Module) -> int:
+    """Number of transformer blocks in the backbone."""
+    return len(layer_modules(model))
+
+
+def _head_of(model: nn.Module) -> nn.Module | None:
+    """The `head` module of the outermost wrapper that has one (our task-head wrappers)."""
+    from torch import nn
+
+    for wrapper in wrapper_chain(model)[:-1]:
+        head = getattr(wrapper, "head", None)
+        if isinstance(head, nn.Module):
+            return head
+    return None
+
+
+def _has_params(members: list[tuple[str, nn.Module]]) -> bool:
+    return any(True for _, module in members for _ in module.parameters())
+
+
+def part_members(model: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
+    """[(local prefix, module)] making up part `name`; empty when the model lacks it."""
+    spec, backbone, blocks = _blocks(model)
+    if name in spec.embed or name in spec.top:
+        module = _find(backbone, spec.embed.get(name) or spec.top[name])
+        return [("", module)] if module is not None else []
+    if name == "head":
+        head = _head_of(model)
+        return [("", head)] if head is not None else []
+    match = _LAYER_RE.fullmatch(name)
+    if match is None:
+        return []
+    index, kind = int(match.group(1)), match.group(2)
+    if index >= len(blocks):
+        return []
+    block = blocks[index]
+    found = [(path, _find(block, path)) for path in spec.block[kind]]
+    return [(path, module) for path, module in found if module is not None]
+
+
+def part_names(model: nn.Module) -> list[str]:
+    """Canonical names of the parts this model has, in forward order (embeddings, blocks, top, head)."""
+    spec, _, blocks = _blocks(model)
+    candidates = list(spec.embed)
+    candidates += [f"layers.{i}.{kind}" for i in range(len(blocks)) for kind in spec.block]
+    candidates += list(spec.top) + ["head"]
+    return [name for name in candidates if _has_params(part_members(model, name))]
+
+
+def describe_parts(names: list[str]) -> str:
+    """Short human list: 'embed.tokens, layers.{0..11}.{attn,mlp,norm}, final_norm'."""
+    layer_idx = sorted({int(m.group(1)) for m in map(_LAYER_RE.fullmatch, names) if m})
+    kinds = [k for k in _LAYER_GROUP if any(_LAYER_RE.fullmatch(n) and n.endswith(f".{k}") for n in names)]
+    pieces = [n for n in names if n.startswith("embed.")]
+    if layer_idx:
+        pieces.append(f"layers.{{{layer_idx[0]}..{layer_idx[-1]}}}.{{{','.join(kinds)}}}")
+    pieces += [n for n in names if not n.startswith(("embed.", "layers."))]
+    return ", ".join(pieces)
+
+
+def part_group(name: str) -> str:
+    """The parameter group (one of GROUPS) a canonical part name belongs to."""
+    match = _LAYER_RE.fullmatch(name)
+    if match:
+        return _LAYER_GROUP[match.group(2)]
+    if name in _TOP_GROUP:
+        return _TOP_GROUP[name]
+    raise PartError(
+        f"Unknown part name {name!r}; expected embed.*, layers.<i>.attn|mlp|norm, final_norm, pooler or head."
+    )
+
+
+def missing_part_error(model: nn.Module, name: str) -> PartError:
+    """The PartError for a part name this model does not have, saying why and what exists."""
+    spec, _, blocks = _blocks(model)
+    names = part_names(model)
+    match = _LAYER_RE.fullmatch(name)
+    if match and int(match.group(1)) >= len(blocks):
+        why = f"layer index {match.group(1)} is out of range, valid indices are 0 to {len(blocks) - 1}"
+    elif name in spec.missing_hint:
+        why = spec.missing_hint[name]
+    elif name in _TOP_GROUP or match:
+        why = "this model does not have it"
+    else:
+        why = "that is not a canonical part name"
+    return PartError(f"A {spec.name} model has no part {name!r} ({why}); its parts are {describe_parts(names)}.")
+
+
+def get_part(model: nn.Module, name: str) -> OrderedDict[str, nn.Parameter]:
+    """Part `name` of `model` as {local_name: parameter}; the parameters are the model's own (not copies)."""
+    members = part_members(model, name)
+    part: OrderedDict[str, nn.Parameter] = OrderedDict()
+    for prefix, module in members:
+        for local, param in module.named_parameters():
+            part[f"{prefix}.{local}" if prefix else local] = param
+    if not part:
+        raise missing_part_error(model, name)
+    return part
