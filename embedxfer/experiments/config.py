@@ -136,9 +136,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if origin is list:
         (item_tp,) = typing.get_args(tp) or (Any,)
         if not isinstance(value, list | tuple):
-            raise ConfigError(
-                f"Field {name!r} must be a list of {_describe(item_tp)}, got {json.dumps(value, default=str)}."
-            )
+            raise ConfigError(f"Field {name!r} must be {_describe(tp)}, got {json.dumps(value, default=str)}.")
         return [_coerce(f"{name}[{i}]", v, item_tp) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -175,7 +173,9 @@ def _describe(tp: Any) -> str:
         optional = type(None) in typing.get_args(tp)
         return " or ".join(parts) + (" or null" if optional else "")
     if origin is list:
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
+        (item,) = typing.get_args(tp)
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(item)
+        return f"a list of {plural or _describe(item)}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, _type_name(tp))
 
 

@@ -1,0 +1,85 @@
+"""Config parsing: kinds, unknown fields, types, YAML files, field specs for forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from embedxfer.errors import ConfigError
+from embedxfer.experiments import config_to_dict, field_specs, get_kind, list_kinds, load_config_file, parse_config
+from embedxfer.experiments.finetune import FinetuneConfig
+
+MINIMAL = {"kind": "finetune", "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 64, "seeds": [0, 1]}
+
+
+def test_minimal_design_config_parses():
+    config = parse_config(MINIMAL)
+    assert isinstance(config, FinetuneConfig)
+    assert config.train_size == 64 and config.seeds == [0, 1] and config.device == "auto"
+    assert config_to_dict(config)["kind"] == "finetune"
+    assert parse_config(config_to_dict(config)) == config  # a stored config re-submits as it is
+
+
+def test_yaml_file_roundtrip(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("kind: finetune\ncheckpoint: minilm-l3\ntask: tweets-binary\ntrain_size: 64\nseeds: [0, 1]\n")
+    assert load_config_file(path) == parse_config(MINIMAL)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"learning_rate": 0.1}, "Unknown field 'learning_rate' for kind 'finetune'; valid fields: task, "),
+        ({"seeds": 3}, "Field 'seeds' must be a list of integers, got 3"),
+        ({"seeds": [0, "a"]}, "Field 'seeds\\[1\\]' must be an integer"),
+        ({"train_size": "many"}, "Field 'train_size' must be an integer or null"),
+        ({"lr": "fast"}, "Field 'lr' must be a number"),
+        ({"lr": -1}, "Field 'lr' must be positive"),
+        ({"kind": "nope"}, "Unknown experiment kind 'nope'; known kinds: .*finetune"),
+        ({"seeds": []}, "at least one seed"),
+        ({"device": "tpu"}, "Field 'device' must be auto, cpu, cuda or cuda:N"),
+        ({"freeze": "embed.tokens"}, "Field 'freeze' must be a list"),
+        ({"pooling": "max"}, "Field 'pooling' must be one of mean, cls, last"),
+    ],
+)
+def test_bad_configs_name_the_problem(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**MINIMAL, **change})
+
+
+def test_missing_kind_and_non_mapping():
+    with pytest.raises(ConfigError, match="no 'kind' field"):
+        parse_config({"task": "x"})
+    with pytest.raises(ConfigError, match="mapping"):
+        parse_config(["kind", "finetune"])
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="Cannot read config file"):
+        load_config_file(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: finetune\nseeds: [0, 1\n")
+    with pytest.raises(ConfigError, match="not valid YAML/JSON at line"):
+        load_config_file(bad)
+
+
+def test_int_is_accepted_where_float_is_expected():
+    assert parse_config({**MINIMAL, "epochs": 2}).epochs == 2.0
+
+
+def test_field_specs_describe_every_field_for_forms():
+    specs = {s.name: s for s in field_specs(FinetuneConfig)}
+    assert list(specs)[:4] == ["task", "train_size", "seeds", "device"]
+    assert specs["pooling"].choices == ("mean", "cls", "last")
+    assert specs["seeds"].default == [0, 1, 2]
+    assert all(s.help for s in specs.values())
+
+
+def test_registry_lists_finetune_and_rejects_duplicates():
+    from embedxfer.experiments import ExperimentKind, register_kind
+
+    assert "finetune" in [k.name for k in list_kinds()]
+    kind = get_kind("finetune")
+    with pytest.raises(ValueError, match="already registered"):
+        register_kind(ExperimentKind("finetune", FinetuneConfig, kind.expand, kind.run_trial, "dup"))
+    with pytest.raises(ValueError, match="snake_case"):
+        register_kind(ExperimentKind("Bad-Name", FinetuneConfig, kind.expand, kind.run_trial, "bad"))
