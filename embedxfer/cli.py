@@ -139,7 +139,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     from embedxfer.tasks import list_tasks, load_task
 
     rows = []
-    for entry in list_tasks():
+    for entry in list_tasks(include_sources=True):
         row = {
             "name": entry.name,
             "modality": entry.modality,

@@ -1,0 +1,31 @@
+"""Checkpoints: the bundled catalog, architecture info and safe, shared loading.
+
+Ids are a bundled name (`minilm-l6`, `minilm-l3`, `smollm2-135m`), a local Hugging Face folder
+path, or `hub:org/name`. Importing this package is cheap: torch and transformers are imported
+only when a model is loaded or converted.
+
+    load_checkpoint(id)        shared (model, tokenizer, info); do not change its weights
+    fresh_model(id)            the same with a private copy of the model, for training
+    arch_info(id)              ArchInfo from config files, without loading weights
+    checkpoint_fingerprint(id) 16-hex sha256 of the weight files
+"""
+
+from embedxfer.checkpoints.bundled import BUNDLED
+from embedxfer.checkpoints.catalog import arch_info, checkpoint_fingerprint, list_checkpoints
+from embedxfer.checkpoints.info import ArchInfo, CheckpointEntry
+from embedxfer.checkpoints.loading import LoadedCheckpoint, clear_loaded, fresh_model, load_checkpoint
+
+BUNDLED_IDS: tuple[str, ...] = tuple(BUNDLED)
+
+__all__ = [
+    "BUNDLED_IDS",
+    "ArchInfo",
+    "CheckpointEntry",
+    "LoadedCheckpoint",
+    "arch_info",
+    "checkpoint_fingerprint",
+    "clear_loaded",
+    "fresh_model",
+    "list_checkpoints",
+    "load_checkpoint",
+]

@@ -1,0 +1,156 @@
+"""Turn a checkpoint id into a local Hugging Face folder, with one-sentence errors for every bad id.
+
+Ids: a bundled name (`minilm-l6`, `minilm-l3`, `smollm2-135m`), a local folder path, or
+`hub:org/name`. Bundled ONNX / GGUF checkpoints are converted once into the cache; hub ids are
+downloaded (safetensors and tokenizer files only, unless pickle weights are allowed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedxfer import paths
+from embedxfer.checkpoints import convert_cache
+from embedxfer.checkpoints.bundled import BUNDLED, locate
+from embedxfer.checkpoints.info import read_json
+from embedxfer.errors import CheckpointError, EmbedxferError
+
+HUB_PREFIX = "hub:"
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_TOKENIZER_PATTERNS = ["*.json", "*.txt", "*.model", "*.tiktoken"]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    key: str  # canonical id: bundled name, resolved folder path or hub:org/name
+    kind: str  # "bundled" | "folder" | "hub"
+    source: str  # human text for ArchInfo.source
+
+
+def known_ids_text() -> str:
+    return ", ".join(BUNDLED)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", ".", "~")) or os.sep in text or "/" in text or Path(text).exists()
+
+
+def resolve_id(checkpoint_id: str) -> Resolved:
+    """Classify an id without touching weights; CheckpointError for unknown ids and bad paths."""
+    if not isinstance(checkpoint_id, str | os.PathLike) or not str(checkpoint_id).strip():
+        raise CheckpointError(f"A checkpoint id must be a non-empty string; known ids: {known_ids_text()}.")
+    text = str(checkpoint_id).strip()
+    if text in BUNDLED:
+        return Resolved(text, "bundled", BUNDLED[text].source)
+    if text.startswith(HUB_PREFIX):
+        name = text[len(HUB_PREFIX) :]
+        if not _HUB_NAME.match(name):
+            raise CheckpointError(f"Hub id {text!r} is malformed; write it as hub:org/name.")
+        return Resolved(f"{HUB_PREFIX}{name}", "hub", f"Hugging Face Hub {name}")
+    if not _looks_like_path(text):
+        raise CheckpointError(
+            f"Unknown checkpoint {text!r}; known ids: {known_ids_text()}, "
+            "or give a local model folder path or hub:org/name."
+        )
+    try:
+        folder = paths.check_user_path(text)
+    except CheckpointError:
+        raise
+    except EmbedxferError as exc:
+        explicit = Path(text).expanduser().is_absolute() or text.startswith(".")
+        hint = "" if explicit else " (for a Hub model write hub:org/name)"
+        raise CheckpointError(f"{str(exc).rstrip('.')}{hint}.") from None
+    return Resolved(str(folder), "folder", f"local folder {folder}")
+
+
+def check_model_folder(folder: Path, shown: str) -> dict:
+    """The folder's config.json; CheckpointError if `folder` is not a Hugging Face model folder."""
+    if not folder.is_dir():
+        raise CheckpointError(f"Checkpoint {shown} is a file, not a model folder; give the folder holding config.json.")
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(
+            f"Folder {shown} is not a Hugging Face model folder (no config.json); "
+            "save a model there with save_pretrained or pick another folder."
+        )
+    return read_json(folder / "config.json", "model config")
+
+
+# --- bundled ----------------------------------------------------------------------------------------------------------
+
+
+def bundled_folder(checkpoint_id: str) -> Path:
+    """HF folder of a bundled checkpoint, converting (once) the ONNX / GGUF ones into the cache."""
+    source = locate(checkpoint_id)
+    if checkpoint_id == "minilm-l6":
+        return source
+    if checkpoint_id == "minilm-l3":
+        from embedxfer.checkpoints.onnx_import import convert_onnx_bert
+
+        tok_folder = locate("minilm-l6")
+        template = read_json(tok_folder / "config.json", "model config")
+        return convert_cache.converted_folder(
+            checkpoint_id, source, "onnx-bert", lambda src, out: convert_onnx_bert(src, template, tok_folder, out)
+        )
+    if checkpoint_id == "smollm2-135m":
+        from embedxfer.checkpoints.gguf_import import convert_gguf
+
+        return convert_cache.converted_folder(checkpoint_id, source, "gguf", convert_gguf)
+    raise CheckpointError(f"Unknown checkpoint {checkpoint_id!r}; known ids: {known_ids_text()}.")
+
+
+def cached_bundled_folder(checkpoint_id: str) -> Path | None:
+    """The bundled checkpoint's HF folder if it exists without converting anything."""
+    source = locate(checkpoint_id)
+    if checkpoint_id == "minilm-l6":
+        return source
+    converter = {"minilm-l3": "onnx-bert", "smollm2-135m": "gguf"}[checkpoint_id]
+    return convert_cache.cached_folder(checkpoint_id, source, converter)
+
+
+# --- hub --------------------------------------------------------------------------------------------------------------
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_folder(key: str, *, allow_pickle: bool, trust_remote_code: bool) -> Path:
+    """Download (or find in the HF cache) config, tokenizer and safe weights of `hub:org/name`."""
+    name = key[len(HUB_PREFIX) :]
+    patterns = [*_TOKENIZER_PATTERNS, "*.safetensors"] + (["*.py"] if trust_remote_code else [])
+    folder = _snapshot(name, patterns)
+    if not any(folder.glob("*.safetensors")):
+        if not allow_pickle:
+            raise CheckpointError(
+                f"Hub model {name} has no safetensors weights; if it has pickle (.bin) weights and you trust "
+                "its source, pass allow_pickle=True."
+            )
+        folder = _snapshot(name, [*patterns, "*.bin"])
+    return folder
+
+
+def _snapshot(name: str, patterns: list[str]) -> Path:
+    import requests
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    offline = hub_offline()
+    unreachable = (
+        f"Cannot reach the Hugging Face Hub to get {name}"
+        + (" (offline mode: HF_HUB_OFFLINE is set)" if offline else "")
+        + " and it is not in the local Hugging Face cache; "
+        + f"use a bundled checkpoint ({known_ids_text()}) or a local model folder."
+    )
+    try:
+        return Path(snapshot_download(name, allow_patterns=patterns, local_files_only=offline))
+    except (GatedRepoError, RepositoryNotFoundError) as exc:
+        raise CheckpointError(
+            f"Hub model {name} does not exist or needs a login; check the name or run `huggingface-cli login`."
+        ) from exc
+    except (LocalEntryNotFoundError, requests.exceptions.RequestException, OSError) as exc:
+        raise CheckpointError(unreachable) from exc
+    except Exception as exc:  # other hub failures (HTTP 5xx, validation) are still "cannot use the hub now"
+        raise CheckpointError(f"{unreachable[:-1]} ({type(exc).__name__}).") from exc
