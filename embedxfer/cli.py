@@ -223,8 +223,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from embedxfer.jobs import JobManager
 
     with JobManager() as manager:
-        manager.resume(args.id)
-        return _run_in_foreground(manager, args.id, args.json)
+        experiment_id = manager.store.resolve_experiment_id(args.id)
+        manager.resume(experiment_id)
+        return _run_in_foreground(manager, experiment_id, args.json)
 
 
 def _wants_cpu(config: Any) -> bool:
@@ -234,20 +235,26 @@ def _wants_cpu(config: Any) -> bool:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
     from embedxfer.store import Store
 
     rows = Store().list_experiments(kind=args.kind, status=args.status, limit=args.limit)
     if args.json:
         _print_json(rows)
     else:
-        _print_table(rows, ["id", "kind", "status", "name", "created_at", "trials"])
+        for r in rows:
+            r["created"] = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+            r["trials"] = ", ".join(f"{n} {status}" for status, n in sorted(r["counts"].items()))
+        _print_table(rows, ["experiment_id", "kind", "status", "name", "created", "trials"])
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from embedxfer.store import Store
 
-    result = Store().experiment_json(args.id)
+    store = Store()
+    result = store.experiment_json(store.resolve_experiment_id(args.id))
     if args.json:
         _print_json(result)
     else:

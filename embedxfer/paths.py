@@ -1,7 +1,8 @@
 """Where embedxfer keeps its files, and which user-given paths it accepts.
 
 `EMBEDXFER_HOME` (default `~/.embedxfer`) holds the run store, artifacts and the cache of
-converted checkpoints / computed features (`EMBEDXFER_CACHE` moves the cache elsewhere). `EMBEDXFER_ALLOWED_ROOTS` (os.pathsep-separated)
+converted checkpoints / computed features (`EMBEDXFER_CACHE` moves the cache elsewhere).
+`EMBEDXFER_ALLOWED_ROOTS` (os.pathsep-separated)
 limits which folders a user may point the app at; by default the user's home folder, the
 working directory, the system temp folder and EMBEDXFER_HOME.
 """

@@ -83,3 +83,20 @@ def test_registry_lists_finetune_and_rejects_duplicates():
         register_kind(ExperimentKind("finetune", FinetuneConfig, kind.expand, kind.run_trial, "dup"))
     with pytest.raises(ValueError, match="snake_case"):
         register_kind(ExperimentKind("Bad-Name", FinetuneConfig, kind.expand, kind.run_trial, "bad"))
+
+
+def test_config_parsing_does_not_import_torch():
+    """Pages and the CLI parse configs on cheap paths; torch loads only where a trial runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, embedxfer.experiments, embedxfer.store; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_finetune_poolings_match_the_model():
+    from embedxfer import models
+    from embedxfer.experiments.finetune import POOLINGS
+
+    assert POOLINGS == models.POOLINGS

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from embedxfer.errors import ConfigError
 from embedxfer.experiments.base import ExperimentKind, TrialContext, TrialSpec, register_kind
 from embedxfer.experiments.config import BaseConfig, config_field
-from embedxfer.models import POOLINGS
+
+#: Poolings of `embedxfer.models.pool`, repeated here so parsing a config never imports torch (tested equal).
+POOLINGS = ("mean", "cls", "last")
 
 
 @dataclass(kw_only=True)

@@ -1,0 +1,158 @@
+"""The `embedxfer` command line: listings, a real run on a tiny checkpoint, show/export, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from embedxfer.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(path: Path, **fields) -> Path:
+    path.write_text(json.dumps(fields))
+    return path
+
+
+@pytest.fixture()
+def tiny_config(tmp_path, tiny_checkpoints, embedxfer_home):
+    return write_config(
+        tmp_path / "tiny.json",
+        kind="finetune",
+        checkpoint=str(tiny_checkpoints["bert"]),
+        task="tweets-binary",
+        train_size=16,
+        seeds=[0, 1],
+        epochs=1,
+        batch_size=8,
+        max_length=16,
+        lr=1e-3,
+        eval_size=32,
+        device="cpu",
+    )
+
+
+def test_checkpoints_json_lists_bundled_catalog(capsys):
+    code, out, _ = run_cli(capsys, "checkpoints", "--json")
+    assert code == 0
+    rows = {row["id"]: row for row in json.loads(out)}
+    assert rows["minilm-l6"]["num_layers"] == 6 and rows["minilm-l6"]["hidden_size"] == 384
+    assert rows["minilm-l3"]["num_layers"] == 3
+    assert rows["smollm2-135m"]["family"] == "llama" and rows["smollm2-135m"]["vocab_size"] == 49152
+
+
+def test_tasks_json_lists_registry(capsys):
+    code, out, _ = run_cli(capsys, "tasks", "--json")
+    names = [row["name"] for row in json.loads(out)]
+    assert code == 0
+    assert {"tweets-sentiment", "tweets-binary", "word-valence", "digits", "bit-xor", "bit-memory", "listops"} <= set(
+        names
+    )
+
+
+def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path):
+    code, out, err = run_cli(capsys, "run", str(tiny_config), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "completed" and result["kind"] == "finetune"
+    assert [t["seed"] for t in result["trials"]] == [0, 1]
+    assert all(0.0 <= t["metrics"]["test_accuracy"] <= 1.0 for t in result["trials"])
+    (summary,) = [s for s in result["summary"] if s["metric"] == "test_accuracy"]
+    assert summary["condition"] == "full" and summary["n"] == 2
+    assert summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
+
+    experiment_id = result["experiment_id"]
+    code, out, _ = run_cli(capsys, "show", experiment_id, "--json")
+    assert code == 0 and json.loads(out)["trials"] == result["trials"]
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    assert experiment_id in [row["experiment_id"] for row in json.loads(out)]
+    code, out, _ = run_cli(capsys, "show", experiment_id)
+    assert "summary (mean and 95% interval over seeds)" in out
+
+    csv_path, html_path = tmp_path / "m.csv", tmp_path / "r.html"
+    assert run_cli(capsys, "export", experiment_id, "--format", "csv", "-o", str(csv_path))[0] == 0
+    assert "test_accuracy" in csv_path.read_text().splitlines()[0]
+    assert run_cli(capsys, "export", experiment_id, "--format", "html", "-o", str(html_path))[0] == 0
+    report = html_path.read_text()
+    assert "<script" in report and experiment_id in report and "plotly" in report.lower()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"checkpoint": "no-such-model"}, "Unknown checkpoint"),
+        ({"checkpoint": "/tmp/embedxfer-definitely-not-here"}, "does not exist"),
+        ({"checkpoint": "/definitely/not/here"}, "outside the allowed folders"),
+        ({"learning_rate": 1}, "Unknown field 'learning_rate'"),
+        ({"seeds": "0,1"}, "Field 'seeds' must be a list"),
+        ({"task": "no-such-task"}, "Unknown task"),
+        ({"train_size": 10**9}, "at most"),
+        ({"freeze": ["layers.9.attn"]}, "No part or group matches 'layers.9.attn'"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(capsys, tiny_config, fields, message):
+    data = json.loads(tiny_config.read_text()) | fields
+    tiny_config.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "run", str(tiny_config))
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err
+
+
+def test_unreadable_config_and_unknown_experiment(capsys, tmp_path, embedxfer_home):
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "missing.yaml"))
+    assert code != 0 and "Cannot read config file" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "show", "20000101-000000-dead")
+    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_cancels_cleanly_and_records_it(tmp_path, tiny_checkpoints, embedxfer_home):
+    """SIGINT during a run: exit 130, trials end `cancelled` in the store, nothing left `running`."""
+    config = write_config(
+        tmp_path / "long.json",
+        kind="finetune",
+        checkpoint=str(tiny_checkpoints["bert"]),
+        task="tweets-binary",
+        train_size=4000,
+        seeds=[0],
+        epochs=3,
+        batch_size=8,
+        max_length=32,
+        eval_size=32,
+        device="cpu",
+    )
+    env = os.environ | {"EMBEDXFER_HOME": str(embedxfer_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedxfer", "run", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    from embedxfer.store import Store
+
+    store = Store(embedxfer_home)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until the trial is really training
+        rows = store.list_experiments()
+        if rows and any((t.get("step") or 0) > 0 for t in store.list_trials(rows[0]["experiment_id"])):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled experiment" in err
+    (experiment,) = store.list_experiments()
+    assert [t["status"] for t in store.list_trials(experiment["experiment_id"])] == ["cancelled"]
