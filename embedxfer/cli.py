@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # an unexpected failure still gets one line unless --debug
         if args.debug:
             raise
@@ -239,7 +242,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from embedxfer.store import Store
 
-    rows = Store().list_experiments(kind=args.kind, status=args.status, limit=args.limit)
+    store = Store()
+    store.mark_interrupted()  # trials of a process that died show as interrupted, not running forever
+    rows = store.list_experiments(kind=args.kind, status=args.status, limit=args.limit)
     if args.json:
         _print_json(rows)
     else:
@@ -254,6 +259,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from embedxfer.store import Store
 
     store = Store()
+    store.mark_interrupted()
     result = store.experiment_json(store.resolve_experiment_id(args.id))
     if args.json:
         _print_json(result)
@@ -289,11 +295,14 @@ def _print_experiment(result: dict[str, Any]) -> None:
                 "n": s["n"],
             }
             for s in result["summary"]
+            if s["metric"].startswith(("test_", "val_")) or s["metric"] == "train_loss"
         ]
         _print_table(rows, ["condition", "params", "metric", "mean", "95% CI", "n"])
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))  # step and parameter counts
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 

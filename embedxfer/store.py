@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from embedxfer.errors import StoreError
@@ -81,7 +82,16 @@ def pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process that its parent has not reaped yet still answers kill(pid, 0); it is dead all the same."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 class Store(ArtifactStore, Database):

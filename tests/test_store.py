@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -423,3 +424,20 @@ def test_two_processes_write_at_once(store):
     conn = sqlite3.connect(store.path)
     assert conn.execute("SELECT count(*) FROM step_metrics").fetchone()[0] == 120 * 20
     conn.close()
+
+
+def test_a_killed_but_unreaped_process_counts_as_dead():
+    """kill -9 leaves a zombie until its parent reaps it; kill(pid, 0) still succeeds then."""
+    import subprocess
+    import sys
+
+    from embedxfer.store import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert pid_alive(child.pid)
+    child.kill()
+    deadline = time.time() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z" and time.time() < deadline:
+        time.sleep(0.05)  # not reaped: we never call wait() before the check
+    assert not pid_alive(child.pid)
+    child.wait()
