@@ -1,0 +1,112 @@
+"""Board: figures from any stored experiments side by side, in 2-4 columns.
+
+The board lives in the URL (``?board=<experiment>:<figure>,...&cols=2``), so a refresh or a copied
+link restores it; the whole board downloads as one self-contained HTML file.
+"""
+
+import streamlit as st
+
+from embedxfer.board import DEFAULT_COLS, BoardItem, board_html, format_board, parse_board, parse_cols
+from embedxfer.errors import EmbedxferError, StoreError
+from embedxfer.figures import build_figure, figures_for
+from ui import services
+from ui.common import PAGE_NEW, PAGE_RUNS, experiment_label, show_error
+from ui.results import BOARD_MEMORY, data_for
+
+
+def save(items: list[BoardItem]) -> None:
+    if items:
+        st.query_params["board"] = format_board(items)
+    else:
+        st.query_params.pop("board", None)
+    st.rerun()
+
+
+def tile(item: BoardItem, experiments: dict[str, dict]) -> tuple[str, object | None, str]:
+    """(caption, figure or None, why not) for one board entry."""
+    exp = experiments.get(item.experiment_id)
+    if exp is None:
+        try:
+            exp = services.store().get_experiment(item.experiment_id)
+        except StoreError:
+            return item.key(), None, f"Experiment {item.experiment_id} is not in this store (deleted?)."
+    titles = {spec.name: spec.title for spec in figures_for(exp["kind"])}
+    caption = f"{exp['name'] or item.experiment_id} · {titles.get(item.figure, item.figure)}"
+    if item.figure not in titles:
+        return caption, None, f"Kind {exp['kind']} has no figure {item.figure!r}."
+    try:
+        return caption, build_figure(data_for(exp), item.figure), ""
+    except EmbedxferError as exc:
+        return caption, None, str(exc)
+
+
+st.title("Board")
+items, bad = parse_board(st.query_params.get("board"))
+st.session_state[BOARD_MEMORY] = format_board(items)
+if bad:
+    st.warning(f"Ignored board entries that are not <experiment>:<figure>: {', '.join(bad)}")
+
+try:
+    stored = services.store().list_experiments(limit=200)
+except StoreError as exc:
+    show_error(exc)
+    stored = []
+by_id = {exp["experiment_id"]: exp for exp in stored}
+
+if not stored:
+    st.info("No experiments stored yet. Run one first; then pick its figures here to compare them side by side.")
+    st.page_link(PAGE_NEW, label="New experiment", icon=":material/science:")
+else:
+    with st.container(border=True):
+        cols = st.columns([4, 3, 1])
+        chosen = cols[0].selectbox(
+            "Experiment", list(by_id), key="board-experiment", format_func=lambda e: experiment_label(by_id[e])
+        )
+        specs = figures_for(by_id[chosen]["kind"]) if chosen else []
+        figure = cols[1].selectbox(
+            "Figure", [s.name for s in specs], key="board-figure",
+            format_func=lambda n: next((s.title for s in specs if s.name == n), n),
+        )  # fmt: skip
+        cols[2].markdown("&nbsp;")
+        if cols[2].button("Add", key="board-add", disabled=not figure, type="primary"):
+            item = BoardItem(chosen, figure)
+            save(items + ([item] if item not in items else []))
+        if chosen and not specs:
+            st.caption(f"Kind {by_id[chosen]['kind']} has no figures yet.")
+
+n_cols = parse_cols(st.query_params.get("cols"))
+picked = st.segmented_control("Columns", [2, 3, 4], default=n_cols, key="board-cols") or DEFAULT_COLS
+if str(picked) != st.query_params.get("cols"):
+    st.query_params["cols"] = str(picked)
+
+if not items:
+    st.info(
+        "The board is empty. Pick an experiment and one of its figures above and press Add (or use “Add to "
+        "board” under a figure on the runs page). The board is kept in the URL: bookmark or share it."
+    )
+else:
+    tiles = [tile(item, by_id) for item in items]
+    for start in range(0, len(items), picked):
+        row = st.columns(picked)
+        for offset, column in enumerate(row):
+            index = start + offset
+            if index >= len(items):
+                break
+            caption, fig, note = tiles[index]
+            with column.container(border=True):
+                st.caption(caption)
+                if fig is None:
+                    st.warning(note)
+                else:
+                    st.plotly_chart(fig, key=f"board-fig-{index}")
+                left, right = st.columns(2)
+                left.page_link(PAGE_RUNS, label="Open run", query_params={"experiment": items[index].experiment_id})
+                if right.button("Remove", key=f"board-remove-{index}", icon=":material/close:"):
+                    save([it for i, it in enumerate(items) if i != index])
+    cols = st.columns([2, 1, 3])
+    cols[0].download_button(
+        "Download board (HTML)", lambda: board_html(tiles, picked), file_name="embedxfer-board.html",
+        mime="text/html", key="board-download", on_click="ignore", icon=":material/download:",
+    )  # fmt: skip
+    if cols[1].button("Clear board", key="board-clear"):
+        save([])

@@ -1,0 +1,140 @@
+"""Checkpoints: the catalog with architecture facts, adding a folder or hub id, pair compatibility and
+parameters per part."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from embedxfer import paths, workspace
+from embedxfer.checkpoints import arch_info, list_checkpoints
+from embedxfer.compat import compat_matrix
+from embedxfer.errors import EmbedxferError
+from ui import services
+from ui.common import fmt_count, show_error
+
+INFO_COLUMNS = ("family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind", "cased")
+
+
+@st.cache_data(ttl=60, show_spinner="Reading checkpoint configs…")
+def catalog_rows(ids: tuple[str, ...], registered: tuple[str, ...]) -> list[dict]:
+    """One row per checkpoint with its ArchInfo, or the reason it cannot be used."""
+    bundled = {entry.id: entry for entry in list_checkpoints()}
+    rows = []
+    for checkpoint_id in ids:
+        entry = bundled.get(checkpoint_id)
+        row = {"id": checkpoint_id, "origin": "bundled" if entry else "added", "status": "ok"}
+        if entry is not None and not entry.available:
+            rows.append({**row, "status": "unavailable", "note": entry.reason, "source": entry.source})
+            continue
+        try:
+            info = arch_info(checkpoint_id)
+        except EmbedxferError as exc:
+            rows.append({**row, "status": "error", "note": str(exc)})
+            continue
+        facts = {k: getattr(info, k) for k in INFO_COLUMNS}
+        rows.append({**row, **facts, "parameters": fmt_count(info.num_parameters), "source": info.source, "note": ""})
+    return rows
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the checkpoint to count its parameters…")
+def parameter_counts(checkpoint_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from embedxfer.summaries import checkpoint_parameter_counts
+
+    return checkpoint_parameter_counts(checkpoint_id)
+
+
+st.title("Checkpoints")
+bundled_ids = [entry.id for entry in list_checkpoints()]
+try:
+    extra_ids = workspace.registered_checkpoints()
+except EmbedxferError as exc:
+    show_error(exc)
+    extra_ids = []
+all_ids = tuple(dict.fromkeys(bundled_ids + extra_ids))
+rows = catalog_rows(all_ids, tuple(extra_ids))
+usable = [row["id"] for row in rows if row["status"] == "ok"]
+
+st.dataframe(
+    pd.DataFrame(rows).set_index("id"),
+    width="stretch",
+    column_config={"note": st.column_config.TextColumn("note", width="large")},
+)
+st.caption(
+    "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
+    "folders or `hub:org/name` ids (a hub id needs a network connection the first time)."
+)
+
+with st.expander("Add a checkpoint", expanded=not extra_ids):
+    st.markdown("A local folder holding `config.json`, weights and tokenizer files, or `hub:org/name`.")
+    new_id = st.text_input(
+        "Folder path or hub id", key="ckpt-add-id", placeholder="/data/models/my-bert  or  hub:org/name"
+    )
+    if st.button("Add checkpoint", key="ckpt-add", disabled=not new_id.strip()):
+        text = new_id.strip()
+        try:
+            if not text.startswith("hub:"):
+                paths.check_user_path(text)  # outside the allowed folders or missing: say so before reading it
+            with st.spinner("Reading its config…"):
+                info = workspace.add_checkpoint(text)
+        except EmbedxferError as exc:
+            show_error(exc)
+        else:
+            services.clear_catalog_caches()
+            catalog_rows.clear()
+            st.success(
+                f"Added `{info.id}`: {info.family}, {info.num_layers} layers, width {info.hidden_size}, "
+                f"vocab {info.vocab_size}, {fmt_count(info.num_parameters)} parameters."
+            )
+            st.rerun()
+    removable = [c for c in extra_ids if c not in workspace.env_checkpoints()]
+    if removable:
+        col = st.columns([3, 1])
+        gone = col[0].selectbox("Forget an added checkpoint", removable, key="ckpt-remove-id")
+        if col[1].button("Forget", key="ckpt-remove"):
+            workspace.remove_checkpoint(gone)
+            services.clear_catalog_caches()
+            catalog_rows.clear()
+            st.rerun()
+
+st.subheader("Compatibility between checkpoints")
+st.caption(
+    "Same vocabulary (size, tokenizer kind, casing), same width and same depth decide which experiments can "
+    "combine or compare two checkpoints. Read from config files only."
+)
+chosen = st.multiselect("Checkpoints to compare", usable, default=usable[:6], key="ckpt-compat")
+if len(chosen) < 2:
+    st.info("Pick at least two usable checkpoints to see how they relate.")
+else:
+    infos = [arch_info(c) for c in chosen]
+    pairs = compat_matrix(infos)
+    mark = {True: "✓", False: "✗"}
+    matrix = pd.DataFrame("—", index=chosen, columns=chosen)
+    for pair in pairs:
+        cell = f"vocab {mark[pair.same_vocab]} · width {mark[pair.same_width]} · depth {mark[pair.same_depth]}"
+        matrix.loc[pair.a, pair.b] = matrix.loc[pair.b, pair.a] = cell
+    st.dataframe(matrix, width="stretch")
+    detail = [{"pair": f"{p.a} ↔ {p.b}", **{name: s.short() for name, s in p.support.items()}} for p in pairs]
+    st.dataframe(pd.DataFrame(detail).set_index("pair"), width="stretch")
+    st.caption("“with …” means the experiment works after the stated control (e.g. PCA to a common width).")
+
+st.subheader("Parameters per part")
+if not usable:
+    st.info("No usable checkpoint yet: install a bundled package or add a folder above.")
+else:
+    cols = st.columns([3, 1])
+    target = cols[0].selectbox("Checkpoint", usable, key="ckpt-params-id")
+    if cols[1].button("Count parameters", key="ckpt-params"):
+        st.session_state["ckpt-params-shown"] = target
+    if st.session_state.get("ckpt-params-shown") != target:
+        st.caption("Counting loads the weights once (bundled ONNX/GGUF checkpoints are converted and cached first).")
+    else:
+        try:
+            parts, groups = parameter_counts(target)
+        except EmbedxferError as exc:
+            show_error(exc)
+        else:
+            left, right = st.columns(2)
+            fig = px.bar(groups, x="group", y="parameters", title=f"{target}: parameters per group", text_auto=".3s")
+            left.plotly_chart(fig, key="ckpt-params-groups")
+            share = st.column_config.ProgressColumn("share", format="percent", min_value=0, max_value=1)
+            right.dataframe(parts, hide_index=True, height=420, column_config={"share": share})

@@ -1,0 +1,130 @@
+"""Tasks & data: the task registry with sizes, label balance and sample rows; upload a data file as a task."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from embedxfer import workspace
+from embedxfer.errors import EmbedxferError
+from embedxfer.tasks import list_tasks, load_task
+from embedxfer.tasks.files import read_table
+from ui import services
+from ui.common import PAGE_NEW, short_task, show_error
+
+
+@st.cache_data(max_entries=16, show_spinner="Loading the task…")
+def overview(name: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    from embedxfer.summaries import label_balance, sample_rows, task_overview
+
+    task = load_task(name)
+    return task_overview(task), label_balance(task), sample_rows(task)
+
+
+st.title("Tasks & data")
+try:
+    registered = workspace.registered_tasks()
+except EmbedxferError as exc:
+    show_error(exc)
+    registered = []
+rows = [
+    {"task": t.name, "modality": t.modality, "labels": t.label_kind, "metric": t.metric, "about": t.description}
+    for t in list_tasks()
+]
+rows += [
+    {"task": t["name"], "modality": "text", "labels": t.get("label_kind", "classes"),
+     "metric": "pearson" if t.get("label_kind") == "regression" else "accuracy",
+     "about": f"your file {short_task(t['name'])}: text {t['text_column']!r}, label {t['label_column']!r}"}
+    for t in registered
+]  # fmt: skip
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+st.subheader("Look at a task")
+names = [row["task"] for row in rows]
+name = st.selectbox("Task", names, key="data-task", format_func=short_task)
+if name:
+    try:
+        facts, balance, samples = overview(name)
+    except EmbedxferError as exc:
+        show_error(exc)
+    else:
+        sizes = facts["sizes"]
+        cols = st.columns(4)
+        cols[0].metric("train", f"{sizes['train']:,}")
+        cols[1].metric("val", f"{sizes['val']:,}")
+        cols[2].metric("test", f"{sizes['test']:,}")
+        cols[3].metric("classes" if facts["label_kind"] == "classes" else "target", facts["classes"] or "regression")
+        if facts["description"]:
+            st.caption(f"{facts['description']} Source: {facts['source'] or 'generated'}.")
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Label balance**")
+            if facts["label_kind"] == "classes" and not balance.empty:
+                fig = px.bar(balance, x="label", y="share", color="split", barmode="group", height=300)
+                st.plotly_chart(fig, key="data-balance")
+            else:
+                st.dataframe(balance, hide_index=True)
+        with right:
+            st.markdown("**Sample training rows**")
+            st.dataframe(samples, hide_index=True, width="stretch")
+        if facts["cleaning"]:
+            with st.expander("Cleaning report (rows dropped and why)"):
+                st.json(facts["cleaning"])
+
+st.subheader("Use your own data")
+st.caption(
+    f"CSV, TSV, JSONL or Parquet with a text column and a label column, up to "
+    f"{workspace.MAX_UPLOAD_BYTES // 2**20} MB. The file is saved under the embedxfer home (`uploads/`) and "
+    "registered as a task that every experiment form offers."
+)
+upload = st.file_uploader(
+    "Data file", type=["csv", "tsv", "jsonl", "ndjson", "parquet"], key="data-upload", accept_multiple_files=False
+)
+if upload is None:
+    st.info("Upload a file to choose its columns; nothing is registered until you press “Add as task”.")
+else:
+    try:
+        path = workspace.save_upload(upload.name, upload.getvalue())
+        frame = read_table(path)
+    except EmbedxferError as exc:
+        show_error(exc)
+    else:
+        columns = [str(c) for c in frame.columns]
+        st.caption(f"{len(frame):,} rows, columns: {', '.join(columns)}")
+        st.dataframe(frame.head(5), hide_index=True, width="stretch")
+
+        def guess(candidates: tuple[str, ...], fallback: int) -> int:
+            lowered = [c.lower() for c in columns]
+            return next((lowered.index(c) for c in candidates if c in lowered), min(fallback, len(columns) - 1))
+
+        cols = st.columns(3)
+        text_col = cols[0].selectbox(
+            "Text column", columns, index=guess(("text", "sentence", "review"), 0), key="data-text"
+        )
+        label_col = cols[1].selectbox(
+            "Label column", columns, index=guess(("label", "labels", "target"), 1), key="data-label"
+        )
+        kind = cols[2].radio("Labels are", ["classes", "regression"], key="data-kind", horizontal=True)
+        if st.button("Add as task", key="data-add", type="primary", disabled=text_col == label_col):
+            try:
+                task_name, task = workspace.add_file_task(path, text_col, label_col, label_kind=kind)
+            except EmbedxferError as exc:
+                show_error(exc)
+            else:
+                services.clear_catalog_caches()
+                sizes = task.sizes()
+                st.success(
+                    f"Added task `{task_name}` ({sizes['train']} train / {sizes['val']} val / {sizes['test']} test)."
+                )
+                st.page_link(PAGE_NEW, label="Use it in a new experiment", icon=":material/science:")
+        if text_col == label_col:
+            st.warning("Pick different columns for the text and the label.")
+
+if registered:
+    with st.expander("Registered data files"):
+        col = st.columns([3, 1])
+        gone = col[0].selectbox("Forget a registered task", [t["name"] for t in registered], key="data-remove-id")
+        if col[1].button("Forget", key="data-remove"):
+            workspace.remove_task(gone)
+            services.clear_catalog_caches()
+            overview.clear()
+            st.rerun()

@@ -1,0 +1,128 @@
+"""Which experiments a pair of checkpoints supports, decided from their ArchInfo alone (no weights).
+
+The dashboard's compatibility matrix and any pre-launch check ask the same questions: do the two
+checkpoints share a vocabulary (so token-embedding rows line up), a width (so matrices and PEFT
+modules fit without a projection) and a depth (so layers map one to one)? The answers come from
+config files, so the whole matrix is cheap even for large checkpoints.
+
+"Same vocabulary" is judged from vocabulary size, tokenizer kind and casing. Two different
+tokenizers of equal size and kind would pass, so the verdict says "likely"; the experiments that
+depend on it (explorer similarity, embedding copies) map tokens by string and report mismatches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from embedxfer.checkpoints import ArchInfo
+
+#: Support levels, best first.
+LEVELS = ("yes", "adjusted", "no")
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether an experiment can use a checkpoint pair: `level` is yes, adjusted (with a stated change) or no."""
+
+    level: str
+    note: str
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"support level must be one of {LEVELS}, got {self.level!r}")
+
+    def short(self) -> str:
+        return {"yes": "yes", "adjusted": "with " + self.note, "no": "no"}[self.level]
+
+
+@dataclass(frozen=True)
+class PairCompat:
+    """How two checkpoints relate and which experiment kinds can compare or combine them."""
+
+    a: str
+    b: str
+    same_family: bool
+    same_vocab: bool
+    same_width: bool
+    same_depth: bool
+    same_heads: bool
+    #: experiment (or analysis) name -> Support, in a stable display order
+    support: dict[str, Support] = field(default_factory=dict)
+
+    def supported(self) -> list[str]:
+        """Names of the experiments this pair supports at all (directly or adjusted)."""
+        return [name for name, s in self.support.items() if s.level != "no"]
+
+    def to_dict(self) -> dict:
+        return {
+            "a": self.a, "b": self.b, "same_family": self.same_family, "same_vocab": self.same_vocab,
+            "same_width": self.same_width, "same_depth": self.same_depth, "same_heads": self.same_heads,
+            "support": {name: {"level": s.level, "note": s.note} for name, s in self.support.items()},
+        }  # fmt: skip
+
+
+def same_vocabulary(a: ArchInfo, b: ArchInfo) -> bool:
+    """Likely the same vocabulary: equal size, tokenizer kind and casing."""
+    return a.vocab_size == b.vocab_size and a.tokenizer_kind == b.tokenizer_kind and a.cased == b.cased
+
+
+def pair_compat(a: ArchInfo, b: ArchInfo) -> PairCompat:
+    """The relation between checkpoints `a` and `b` and what each experiment family can do with the pair.
+
+    Rules follow DESIGN.md ("Experiment specifications"): embedding transfer works for any pair (PCA to a
+    common width and a shared tokenizer control the differences); module porting needs equal widths and an
+    explicit layer map when depths differ; copying token embeddings needs the same vocabulary and width;
+    copying transformer blocks needs the same family, width, heads and feed-forward size; the explorer
+    compares any two embedding matrices, row-aligned when the vocabulary is shared.
+    """
+    same_vocab = same_vocabulary(a, b)
+    same_width = a.hidden_size == b.hidden_size
+    same_depth = a.num_layers == b.num_layers
+    same_heads = a.num_heads == b.num_heads
+    same_family = a.family == b.family
+    widths = f"widths differ ({a.hidden_size} vs {b.hidden_size})"
+    support: dict[str, Support] = {}
+
+    if same_width and same_vocab:
+        support["embedding_transfer"] = Support("yes", "native width and vocabulary")
+    elif same_width:
+        support["embedding_transfer"] = Support("adjusted", "a shared tokenizer (vocab: shared)")
+    else:
+        support["embedding_transfer"] = Support("adjusted", "PCA to a common width (dim: k)")
+
+    if not same_width:
+        support["module_porting"] = Support("no", widths + "; PEFT modules need equal widths")
+    elif same_depth:
+        support["module_porting"] = Support("yes", "same width and depth: layers map one to one")
+    else:
+        support["module_porting"] = Support(
+            "adjusted", f"a layer map ({a.num_layers} vs {b.num_layers} layers: first, spread or last)"
+        )
+
+    if same_vocab and same_width:
+        support["copy embed.tokens"] = Support("yes", "same vocabulary and width")
+    elif not same_width:
+        support["copy embed.tokens"] = Support("no", widths)
+    else:
+        support["copy embed.tokens"] = Support("no", "vocabularies differ; map tokens by string instead")
+
+    block_fits = same_family and same_width and same_heads and a.ffn_size == b.ffn_size
+    if block_fits:
+        support["copy layers"] = Support("yes", "same family and block shapes")
+    elif not same_family:
+        support["copy layers"] = Support("no", f"families differ ({a.family} vs {b.family})")
+    else:
+        support["copy layers"] = Support("no", "block shapes differ (width, heads or feed-forward size)")
+
+    if same_vocab:
+        support["explorer similarity"] = Support("yes", "row-aligned over the shared vocabulary")
+    else:
+        support["explorer similarity"] = Support("adjusted", "tokens matched by string (overlap only)")
+
+    return PairCompat(a.id, b.id, same_family, same_vocab, same_width, same_depth, same_heads, support)
+
+
+def compat_matrix(infos: Sequence[ArchInfo]) -> list[PairCompat]:
+    """`pair_compat` for every unordered pair of distinct checkpoints, in input order."""
+    return [pair_compat(a, b) for i, a in enumerate(infos) for b in infos[i + 1 :]]

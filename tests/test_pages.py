@@ -1,0 +1,173 @@
+"""Dashboard pages through Streamlit's AppTest: every page renders without an exception and says something
+useful; the finetune form launches a real (tiny) experiment whose results, re-run form and board render.
+
+Each test gets a fresh EMBEDXFER_HOME and fresh Streamlit caches (clearing `st.cache_resource` shuts the
+previous job manager down through its `on_release`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES = sorted(f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py"))
+TIMEOUT = 120  # the first run in a process imports torch and starts the job manager
+
+# page -> something the page must show on an empty store
+EXPECTED = {
+    "app_pages/home.py": ("embedxfer", "No experiments yet"),
+    "app_pages/checkpoints.py": ("Checkpoints", None),
+    "app_pages/data.py": ("Tasks & data", "Upload a file"),
+    "app_pages/new_experiment.py": ("New experiment", None),
+    "app_pages/runs.py": ("Runs", "No experiments yet"),
+    "app_pages/board.py": ("Board", "No experiments stored yet"),
+}
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch, tiny_checkpoints):
+    monkeypatch.syspath_prepend(str(ROOT))  # `ui` is the page layer next to app.py, not an installed package
+    home = tmp_path / "home"
+    monkeypatch.setenv("EMBEDXFER_HOME", str(home))
+    monkeypatch.setenv("EMBEDXFER_WORKERS", "cpu=1")
+    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", str(tiny_checkpoints["bert"]))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield home
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.query_params.update(query)
+    return at.switch_page(page).run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("title", "info", "markdown", "caption", "warning") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_every_page_is_listed():
+    assert set(PAGES) == set(EXPECTED), "add the new page to EXPECTED"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(app_env, page):
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    title, message = EXPECTED[page]
+    assert [t.value for t in at.title] == [title]
+    if message:
+        assert message in texts(at)
+    sidebar = "\n".join(str(c.value) for c in at.sidebar.caption)
+    assert "Store:" in sidebar and str(app_env) in sidebar
+    assert "Queue" in "\n".join(str(m.value) for m in at.sidebar.markdown)
+
+
+def test_checkpoint_catalog_lists_extra_checkpoint(app_env, tiny_checkpoints):
+    at = open_page("app_pages/checkpoints.py")
+    catalog = at.dataframe[0].value
+    tiny = str(tiny_checkpoints["bert"])
+    assert tiny in catalog.index
+    assert catalog.loc[tiny, "hidden_size"] == 32 and catalog.loc[tiny, "status"] == "ok"
+
+
+def test_bad_form_input_is_a_sentence_not_a_traceback(app_env):
+    at = open_page("app_pages/new_experiment.py", kind="finetune")
+    at.number_input(key="new-finetune-lr").set_value(-1.0).run()
+    at.text_input(key="new-finetune-seeds").set_value("0, one").run()
+    errors = [e.value for e in at.error]
+    assert any("seeds" in e and "whole numbers" in e for e in errors), errors
+    assert not at.exception
+    assert at.button(key="new-launch").disabled
+    at.text_input(key="new-finetune-seeds").set_value("0").run()
+    assert any("'lr' must be positive" in e.value for e in at.error)
+
+
+def test_unknown_kind_in_url_is_explained(app_env):
+    at = open_page("app_pages/new_experiment.py", kind="no_such_kind")
+    assert not at.exception
+    assert any("not built" in w.value for w in at.warning)
+
+
+def write_csv(folder: Path) -> Path:
+    rows = ["text,label"]
+    for i in range(20):
+        rows.append(f"i love this movie {i},pos")
+        rows.append(f"this was an awful day {i},neg")
+    path = folder / "tiny.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def wait_finished(store, experiment_id: str, timeout: float = 180.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = store.get_experiment(experiment_id)["status"]
+        if status not in ("queued", "running"):
+            return status
+        time.sleep(0.25)
+    raise AssertionError(f"experiment {experiment_id} still {status} after {timeout} s")
+
+
+def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tmp_path):
+    from embedxfer import workspace
+    from embedxfer.store import Store
+
+    task_name, _ = workspace.add_file_task(write_csv(tmp_path), "text", "label")
+    tiny = str(tiny_checkpoints["bert"])
+
+    at = open_page("app_pages/new_experiment.py", kind="finetune")
+    at.selectbox(key="new-finetune-checkpoint").set_value(tiny)
+    at.selectbox(key="new-finetune-task").set_value(task_name)
+    at.number_input(key="new-finetune-train_size").set_value(16)
+    at.number_input(key="new-finetune-epochs").set_value(1.0)
+    at.number_input(key="new-finetune-max_length").set_value(16)
+    at.number_input(key="new-finetune-eval_size").set_value(8)
+    at.text_input(key="new-finetune-seeds").set_value("0")
+    at.text_input(key="new-name").set_value("tiny form run")
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["Trials"] == "1"
+
+    at.button(key="new-launch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = Store(app_env)
+    experiments = store.list_experiments()
+    assert len(experiments) == 1
+    experiment_id = experiments[0]["experiment_id"]
+    assert experiments[0]["config"]["checkpoint"] == tiny and experiments[0]["name"] == "tiny form run"
+    assert at.query_params.get("experiment") == experiment_id  # the URL names the run
+    assert at.title[0].value == "tiny form run"
+
+    assert wait_finished(store, experiment_id) == "completed", store.events(experiment_id)
+    at.switch_page("app_pages/runs.py").run()  # a refresh of /runs?experiment=<id>: results come from the store
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    summary = at.dataframe[1].value
+    assert list(summary["condition"]) == ["full"] and "test_accuracy" in summary.columns
+    downloads = {b.key for b in at.get("download_button")}
+    assert {"runs-dl-csv", "runs-dl-yaml", "runs-dl-report", "runs-dl-figures"} <= downloads
+
+    edit = open_page("app_pages/new_experiment.py", **{"from": experiment_id})
+    assert not edit.exception
+    assert edit.selectbox(key="new-finetune-checkpoint").value == tiny
+    assert edit.number_input(key="new-finetune-train_size").value == 16
+
+    board = open_page("app_pages/board.py", board=f"{experiment_id}:summary,{experiment_id}:train_loss,bad", cols="3")
+    assert not board.exception and not board.error
+    assert len(board.get("plotly_chart")) == 2
+    assert any("bad" in w.value for w in board.warning)
+    assert board.query_params.get("cols") == "3"
+
+    history = open_page("app_pages/runs.py")
+    assert experiment_id in set(history.dataframe[0].value["experiment"])

@@ -1,0 +1,115 @@
+"""Small rendering helpers shared by the pages: statuses, times, sizes and experiment labels."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+import streamlit as st
+
+from embedxfer.errors import EmbedxferError
+
+ACTIVE = ("queued", "running")
+STATUS_ICONS = {
+    "queued": ":material/schedule:", "running": ":material/play_circle:", "completed": ":material/check_circle:",
+    "partial": ":material/incomplete_circle:", "failed": ":material/error:", "diverged": ":material/warning:",
+    "cancelled": ":material/cancel:", "interrupted": ":material/pause_circle:",
+}  # fmt: skip
+
+#: Pages, by path relative to app.py (st.switch_page / st.page_link resolve these against the router).
+PAGE_HOME = "app_pages/home.py"
+PAGE_CHECKPOINTS = "app_pages/checkpoints.py"
+PAGE_DATA = "app_pages/data.py"
+PAGE_NEW = "app_pages/new_experiment.py"
+PAGE_RUNS = "app_pages/runs.py"
+PAGE_BOARD = "app_pages/board.py"
+
+
+def status_text(status: str) -> str:
+    """Plain status for tables and select boxes (they show no icons)."""
+    return status
+
+
+def status_md(status: str) -> str:
+    """Status with a Material icon, for markdown, captions and link labels."""
+    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+
+
+def fmt_time(ts: float | None) -> str:
+    """Local date and time, or a dash."""
+    if ts is None:
+        return "–"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_ago(ts: float | None) -> str:
+    if ts is None:
+        return "–"
+    seconds = max(0.0, time.time() - ts)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h ago"
+    return fmt_time(ts)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A rough duration: 40 s, 3 min, 1.5 h."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_count(n: int | float | None) -> str:
+    """22713216 -> 22.7M."""
+    if n is None:
+        return "–"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(int(n))
+
+
+def fmt_bytes(n: int | None) -> str:
+    return "–" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def config_mentions(config: dict[str, Any], key_part: str) -> str:
+    """Values of config fields whose name contains `key_part` (checkpoint, task), joined for a table cell."""
+    found: list[str] = []
+    for key, value in config.items():
+        if key_part not in key:
+            continue
+        values = value if isinstance(value, list) else [value]
+        found += [str(v) for v in values if isinstance(v, str | int | float) and str(v)]
+    return ", ".join(dict.fromkeys(found))
+
+
+def short_task(name: str | None) -> str:
+    """`file:/long/path/data-ab12.csv?text=t&label=l` -> `file:data-ab12.csv?text=t&label=l`; others unchanged."""
+    name = name or ""
+    if name.startswith("file:"):
+        path, sep, query = name[5:].partition("?")
+        return f"file:{path.rsplit('/', 1)[-1]}{sep}{unquote_plus(query)}"
+    return name
+
+
+def experiment_label(exp: dict[str, Any]) -> str:
+    name = f" · {exp['name']}" if exp.get("name") else ""
+    return f"{exp['experiment_id']}{name} · {exp['kind']} · {status_text(exp['status'])}"
+
+
+def show_error(exc: BaseException) -> None:
+    """A user error as its one sentence; anything else as one line naming the exception (never a traceback)."""
+    if isinstance(exc, EmbedxferError):
+        st.error(str(exc))
+    else:
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")

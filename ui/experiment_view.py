@@ -1,0 +1,175 @@
+"""One experiment on the runs page: actions, live progress, summary with 95% intervals, figures, downloads.
+
+Everything shown comes from the store and the job manager, never from session state, so a refresh or
+a second tab shows the same live state. While trials are queued or running, the progress block is a
+fragment that refreshes itself every couple of seconds; when the last trial ends it reruns the page
+once to show the final results.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from embedxfer.errors import EmbedxferError, StoreError
+from embedxfer.store import RESUMABLE
+from ui.common import ACTIVE, PAGE_BOARD, PAGE_NEW, fmt_time, short_task, show_error, status_md, status_text
+from ui.results import render_results
+
+LIVE_SECONDS = 2.0
+
+
+def render_experiment(jm: Any, experiment_id: str) -> None:
+    store = jm.store
+    exp = store.get_experiment(experiment_id)
+    config = exp["config"]
+    st.title(exp["name"] or experiment_id)
+    what = " · ".join(str(v) for v in (config.get("checkpoint"), short_task(str(config.get("task", "")))) if v)
+    st.caption(
+        f"`{experiment_id}` · {exp['kind']} · {what} · {status_md(exp['status'])} · "
+        f"{exp['n_trials']} trials · created {fmt_time(exp['created_at'])}"
+    )
+    _actions(jm, exp)
+    if exp["status"] in ACTIVE:
+        st.fragment(run_every=LIVE_SECONDS)(_live_progress)(jm, experiment_id)
+    else:
+        _progress_block(jm, experiment_id)
+    render_results(store, exp)
+    _events_and_config(store, exp)
+
+
+# --- actions ---------------------------------------------------------------------------------------------------------
+
+
+def _actions(jm: Any, exp: dict[str, Any]) -> None:
+    experiment_id, counts = exp["experiment_id"], exp["counts"]
+    active = exp["status"] in ACTIVE
+    resumable = sum(counts.get(status, 0) for status in RESUMABLE)
+    cols = st.columns(5)
+    if cols[0].button("Cancel", key="runs-cancel", disabled=not active, icon=":material/stop:"):
+        n = jm.cancel(experiment_id=experiment_id)
+        st.toast(f"Cancelling {n} trial(s); running ones stop at their next step.")
+        st.rerun()
+    if cols[1].button(
+        f"Resume ({resumable})", key="runs-resume", disabled=active or not resumable, icon=":material/replay:",
+        help="Run again the trials that did not complete (interrupted, cancelled, failed, diverged).",
+    ):  # fmt: skip
+        try:
+            n = jm.resume(experiment_id)
+        except EmbedxferError as exc:
+            show_error(exc)
+        else:
+            st.toast(f"Queued {n} trial(s) again.")
+            st.rerun()
+    new_id = None
+    if cols[2].button("Re-run", key="runs-rerun", icon=":material/content_copy:", help="A new experiment, same config"):
+        try:
+            new_id = jm.submit(exp["config"], name=exp["name"] or None)
+        except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint folder that is gone by now
+            show_error(exc)
+    if new_id:
+        st.query_params["experiment"] = new_id
+        st.rerun()
+    if cols[3].button("Edit & re-run", key="runs-edit", icon=":material/edit:"):
+        st.switch_page(PAGE_NEW, query_params={"from": experiment_id})
+    if cols[4].button("Delete", key="runs-delete", icon=":material/delete:"):
+        _confirm_delete(jm, experiment_id, active)
+
+
+@st.dialog("Delete this experiment?")
+def _confirm_delete(jm: Any, experiment_id: str, active: bool) -> None:
+    st.write(f"Experiment `{experiment_id}`, its trials, metrics and artifacts are removed from the store.")
+    if active:
+        st.warning("It is still running: its trials are cancelled first.")
+    if st.button("Delete for good", key="runs-delete-confirm", type="primary"):
+        try:
+            with st.spinner("Stopping its trials and deleting…"):
+                jm.delete(experiment_id, timeout=20.0)
+        except EmbedxferError as exc:
+            show_error(exc)
+            return
+        st.query_params.pop("experiment", None)
+        st.rerun()
+
+
+# --- progress --------------------------------------------------------------------------------------------------------
+
+
+def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for trial_id, p in progress.items():
+        total, step = p.get("total"), p.get("step") or 0
+        done = p["status"] == "completed"
+        fraction = 1.0 if done else (min(step / total, 1.0) if total else 0.0)
+        rows.append({
+            "trial": trial_id.rsplit("-", 1)[-1], "condition": p["condition"], "seed": p["seed"],
+            "status": status_text(p["status"]), "progress": fraction,
+            "step": f"{step}/{total}" if total else str(step), "loss": p.get("loss"), "phase": p.get("phase", ""),
+            "device": p.get("device") or "", "error": (p.get("error") or "").split("\n", 1)[0],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _progress_block(jm: Any, experiment_id: str) -> None:
+    progress = jm.progress(experiment_id)
+    frame = _progress_frame(progress)
+    if frame.empty:
+        st.info("This experiment has no trials.")
+        return
+    finished = sum(1 for p in progress.values() if p["status"] not in ACTIVE)
+    st.progress(finished / len(progress), text=f"{finished} of {len(progress)} trials finished")
+    config = {
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+        "loss": st.column_config.NumberColumn("loss", format="%.4f"),
+        "error": st.column_config.TextColumn("error", width="large"),
+    }
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+
+
+def _live_progress(jm: Any, experiment_id: str) -> None:
+    store = jm.store
+    try:
+        exp = store.get_experiment(experiment_id)
+    except StoreError:
+        st.info("This experiment was deleted.")
+        return
+    st.subheader("Progress")
+    _progress_block(jm, experiment_id)
+    steps = store.experiment_step_metrics(experiment_id)
+    if steps.empty:
+        st.info("Curves appear here once the first training steps are logged (loading the model comes first).")
+    else:
+        from embedxfer.plots import plot_training_curves
+
+        names = list(dict.fromkeys(steps["name"]))
+        val = [n for n in names if n.startswith("val_") and n != "val_loss"]
+        left, right = st.columns(2)
+        left.plotly_chart(plot_training_curves(steps, "train_loss", title="Training loss (live)"), key="runs-live-loss")
+        if val:
+            right.plotly_chart(plot_training_curves(steps, val[0], title=f"{val[0]} (live)"), key="runs-live-val")
+        else:
+            right.info("Validation scores appear after the first evaluation (set eval_every for curves).")
+    if exp["status"] not in ACTIVE:
+        st.rerun(scope="app")  # the last trial ended: show the final results
+
+
+# --- events and config -----------------------------------------------------------------------------------------------
+
+
+def _events_and_config(store: Any, exp: dict[str, Any]) -> None:
+    with st.expander("Config"):
+        st.code(json.dumps(exp["config"], indent=2), language="json")
+    events = store.events(exp["experiment_id"], limit=100)
+    with st.expander(f"Events ({len(events)})"):
+        if not events:
+            st.caption("No events recorded.")
+        for event in reversed(events):
+            first, _, rest = event["message"].partition("\n")
+            line = f"`{fmt_time(event['time'])}` {first}"
+            {"error": st.error, "warning": st.warning}.get(event["level"], st.caption)(line)
+            if rest:
+                st.code(rest, language="text")
+    st.page_link(PAGE_BOARD, label="Open the board", icon=":material/dashboard:")

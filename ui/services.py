@@ -1,0 +1,135 @@
+"""Per-process singletons for the pages: the job manager (and its store), device facts, cached lookups.
+
+One `JobManager` per server process and store folder, held by `st.cache_resource`: its worker threads
+outlive any browser tab, so a run keeps going when the tab closes, and every tab reads the same live
+state from it and from the store. Nothing here trains; pages submit configs and read results.
+
+Environment:
+    EMBEDXFER_HOME     the store folder (default ~/.embedxfer)
+    EMBEDXFER_WORKERS  worker threads as comma-separated DEVICE[=COUNT], e.g. "cpu=1" or "cuda:0=1,cpu=1"
+                       ("cpu:2" also works for cpu); default: one per CUDA device plus one on CPU
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from embedxfer import paths
+from embedxfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from embedxfer.jobs import JobManager
+    from embedxfer.store import Store
+
+ENV_WORKERS = "EMBEDXFER_WORKERS"
+
+
+def parse_workers(text: str) -> dict[str, int]:
+    """``"cpu=1,cuda:0=1"`` -> {"cpu": 1, "cuda:0": 1}; a bare device means one worker; "cpu:N" means N cpu workers."""
+    workers: dict[str, int] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        device, sep, count = item.partition("=")
+        if not sep and device.startswith("cpu:"):
+            device, count = "cpu", device[4:]
+        device = device.strip()
+        try:
+            n = int(count) if count.strip() else 1
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_WORKERS} item {item!r} must be DEVICE or DEVICE=COUNT, e.g. cpu=1 or cuda:0=1."
+            ) from None
+        workers[device] = workers.get(device, 0) + n
+    if not workers:
+        raise ConfigError(f"{ENV_WORKERS} names no workers; use e.g. cpu=1.")
+    return workers
+
+
+def _release(manager: JobManager) -> None:
+    # Only runs when the cache is cleared (tests, "Clear cache"): stop taking trials; running ones end
+    # `interrupted` at their next step so `resume` can pick them up.
+    manager.shutdown(wait=False)
+
+
+@st.cache_resource(show_spinner="Starting the job manager…", on_release=_release)
+def _manager_for(home: str, workers: str) -> JobManager:
+    from embedxfer.jobs import JobManager
+    from embedxfer.store import Store
+
+    return JobManager(Store(home), workers=parse_workers(workers) if workers.strip() else None)
+
+
+def job_manager() -> JobManager:
+    """The process-wide job manager for the current EMBEDXFER_HOME (created on first use)."""
+    return _manager_for(str(paths.home()), os.environ.get(ENV_WORKERS, ""))
+
+
+def store() -> Store:
+    return job_manager().store
+
+
+@st.cache_resource(show_spinner=False)
+def device_facts() -> dict[str, Any]:
+    """CPU or the CUDA devices' names and memory; torch is imported once per process, here or by the workers."""
+    import torch
+
+    facts: dict[str, Any] = {"cuda": torch.cuda.is_available(), "devices": [], "threads": torch.get_num_threads()}
+    if facts["cuda"]:
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            facts["devices"].append({"index": i, "name": props.name, "total": props.total_memory})
+    return facts
+
+
+def gpu_memory_in_use(index: int) -> int | None:
+    """Bytes in use on CUDA device `index` (all processes), or None when it cannot be read."""
+    import torch  # already imported by device_facts
+
+    try:
+        free, total = torch.cuda.mem_get_info(index)
+    except Exception:  # noqa: BLE001 - a driver hiccup must not break the sidebar
+        try:
+            return int(torch.cuda.memory_reserved(index))
+        except Exception:  # noqa: BLE001
+            return None
+    return int(total - free)
+
+
+# --- catalog lookups (cheap, but used on every render of the forms) -------------------------------------------------
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _checkpoint_ids(home: str, extra: str) -> list[str]:
+    from embedxfer.workspace import known_checkpoint_ids
+
+    return known_checkpoint_ids()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _task_names(home: str) -> list[str]:
+    from embedxfer.workspace import known_task_names
+
+    return known_task_names()
+
+
+def checkpoint_ids() -> list[str]:
+    """Checkpoint ids to offer: installed bundled ones, then EMBEDXFER_EXTRA_CHECKPOINTS and dashboard additions."""
+    from embedxfer.workspace import ENV_EXTRA_CHECKPOINTS
+
+    return _checkpoint_ids(str(paths.home()), os.environ.get(ENV_EXTRA_CHECKPOINTS, ""))
+
+
+def task_names() -> list[str]:
+    """Built-in task names, then data files registered in the dashboard."""
+    return _task_names(str(paths.home()))
+
+
+def clear_catalog_caches() -> None:
+    """After adding or removing a checkpoint or task, so every widget offers the new list at once."""
+    _checkpoint_ids.clear()
+    _task_names.clear()

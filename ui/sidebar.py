@@ -1,0 +1,59 @@
+"""The sidebar under the page navigation: compute device, the trial queue (live) and the store location."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import services
+from ui.common import PAGE_RUNS, fmt_bytes, show_error
+
+
+def _device_lines() -> list[str]:
+    facts = services.device_facts()
+    if not facts["cuda"]:
+        return [f"CPU ({facts['threads']} threads)"]
+    lines = []
+    for device in facts["devices"]:
+        used = services.gpu_memory_in_use(device["index"])
+        lines.append(
+            f"cuda:{device['index']} {device['name']} · {fmt_bytes(used)} / {fmt_bytes(device['total'])} in use"
+        )
+    return lines
+
+
+@st.fragment(run_every=5)
+def _queue() -> None:
+    # a fragment: refreshes on its own every few seconds without rerunning the page
+    try:
+        active = services.job_manager().active()
+    except Exception as exc:  # noqa: BLE001 - the sidebar must never take the page down
+        show_error(exc)
+        return
+    st.markdown(
+        f"**Queue**  \n:material/play_circle: {active['running']} running · :material/schedule: "
+        f"{active['queued']} queued · :material/check_circle: {active['finished_today']} finished today"
+    )
+    busy = [w for w in active["workers"] if w["trial_id"]]
+    for worker in busy:
+        st.caption(f"{worker['device']}: {worker['trial_id']}")
+    if not active["workers"]:
+        st.caption("No worker threads in this process (EMBEDXFER_WORKERS); runs wait for another process.")
+    elif active["running"] or active["queued"]:
+        st.page_link(PAGE_RUNS, label="Open runs", icon=":material/monitoring:")
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.markdown("**Device**")
+        try:
+            for line in _device_lines():
+                st.caption(line)
+        except Exception as exc:  # noqa: BLE001
+            st.caption(f"Device unknown ({type(exc).__name__}).")
+        _queue()
+        try:
+            root = services.store().root
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+        else:
+            st.caption(f"Store: `{root}`")
