@@ -9,6 +9,7 @@ once to show the final results.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -110,7 +111,11 @@ def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "step": f"{step}/{total}" if total else str(step), "loss": p.get("loss"), "phase": p.get("phase", ""),
             "device": p.get("device") or "", "error": (p.get("error") or "").split("\n", 1)[0],
         })  # fmt: skip
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # live-only or empty columns (loss, phase, error of a clean finished run) would only show blanks
+    empty = [c for c in ("loss", "phase", "device", "error") if c in frame and frame[c].isna().all()]
+    empty += [c for c in ("phase", "device", "error") if c in frame and c not in empty and (frame[c] == "").all()]
+    return frame.drop(columns=empty)
 
 
 def _progress_block(jm: Any, experiment_id: str) -> None:
@@ -119,9 +124,19 @@ def _progress_block(jm: Any, experiment_id: str) -> None:
     if frame.empty:
         st.info("This experiment has no trials.")
         return
-    finished = sum(1 for p in progress.values() if p["status"] not in ACTIVE)
-    st.progress(finished / len(progress), text=f"{finished} of {len(progress)} trials finished")
+    ended = Counter(p["status"] for p in progress.values() if p["status"] not in ACTIVE)
+    finished = sum(ended.values())
+    text = f"{finished} of {len(progress)} trials finished"
+    # a full bar alone reads as success: say how many ended without completing (cancelled, failed, ...)
+    unsuccessful = [f"{n} {status}" for status, n in sorted(ended.items()) if status != "completed"]
+    if unsuccessful:
+        text += f" ({', '.join(unsuccessful)})"
+    st.progress(finished / len(progress), text=text)
     config = {
+        # fixed widths: the live fragment redraws this table with longer values ("completed", "200/200") than
+        # the first draw, and auto-sized columns would keep their first widths and cut them off
+        "status": st.column_config.TextColumn("status", width=100),
+        "step": st.column_config.TextColumn("step", width=110),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         "loss": st.column_config.NumberColumn("loss", format="%.4f"),
         "error": st.column_config.TextColumn("error", width="large"),
