@@ -99,7 +99,7 @@ else:
                     st.warning(note)
                 else:
                     st.plotly_chart(fig, key=f"board-fig-{index}")
-                left, right = st.columns(2)
+                left, right = st.columns(2, vertical_alignment="center")  # the link is shorter than the button
                 left.page_link(PAGE_RUNS, label="Open run", query_params={"experiment": items[index].experiment_id})
                 if right.button("Remove", key=f"board-remove-{index}", icon=":material/close:"):
                     save([it for i, it in enumerate(items) if i != index])

@@ -1,0 +1,194 @@
+"""Dashboard page latency in a real browser, with no run going and while a CPU training run is going.
+
+What is timed: from `page.goto(url)` (a full navigation: the HTML, a new websocket session, the page script)
+until the page is loaded in the sense of `wait_ready` in tests/browser_support.py, i.e. all of:
+  - Streamlit's root element reports script state `notRunning` and connection `CONNECTED` (the script finished),
+  - no element is stale (left from before) and no lazily loaded component is still a `stSkeleton` placeholder,
+  - every plotly chart on the page has drawn its SVG, and the page's h1 shows its title,
+  - the page's main content is there: at least the charts / tables / metrics listed for it in `pages()`.
+Each page is loaded `--loads` times (default 3) in one tab, one after the other; the median is reported. A first,
+uncounted load of every page warms the server (imports, caches) and the browser cache; its time is shown too.
+
+Phases:
+  idle     no run going. The store holds one small finished run (minilm-l3, 64 examples, one epoch), so the run
+           page and the board have figures to draw.
+  run      while a finetune of minilm-l3 on tweets-binary (2,000 examples, 3 epochs, 3 seeds, max length 128) trains
+           in the server's own CPU worker thread: it is submitted through the New experiment form, and the phase
+           starts once its first trial reports training steps. It is cancelled (Cancel button) at the end.
+
+Targets: 1 s idle, 2 s during a run; the ratio is median / target (<= 1 meets the target).
+One server (`streamlit run app.py`, EMBEDXFER_WORKERS=cpu=1) and Debian's chromium, as in tests/test_browser.py.
+
+Usage: python bench/page_latency.py [--loads 3] [--home DIR] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the browser helpers are shared with the browser tests
+
+from browser_support import (  # noqa: E402
+    VIEWPORT,
+    launch_chromium,
+    open_page,
+    poll,
+    run_status,
+    start_server,
+    submit_finetune,
+    wait_ready,
+)
+
+TARGET_IDLE_S, TARGET_RUN_S = 1.0, 2.0
+FINISHED = ("bench finished run", {
+    "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 64, "epochs": 1.0, "max_length": 64,
+    "eval_size": 100, "seeds": [0],
+})  # fmt: skip
+LONG = ("bench long run", {
+    "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 2000, "epochs": 3.0, "max_length": 128,
+    "eval_size": 1000, "seeds": [0, 1, 2],
+})  # fmt: skip
+CHART = '[data-testid="stMain"] [data-testid="stPlotlyChart"]'
+GRID = '[data-testid="stMain"] [data-testid="stDataFrame"]'
+METRIC = '[data-testid="stMain"] [data-testid="stMetric"]'
+ALERT = '[data-testid="stMain"] [data-testid="stAlert"]'
+
+
+# (label, path, title, {selector: at least this many}): what "loaded" means for each page beyond being idle
+STATIC_PAGES = [
+    ("home", "/", "embedxfer", {}),
+    ("checkpoints", "/checkpoints", "Checkpoints", {GRID: 3}),
+    ("tasks & data", "/data", "Tasks & data", {GRID: 2, CHART: 1}),
+    ("new experiment", "/new?kind=finetune", "New experiment", {METRIC: 3}),  # the plan has been computed
+    ("runs (history)", "/runs", "Runs", {f"{GRID}, {ALERT}": 1}),  # the table, or "No experiments yet" at first
+]
+
+
+def run_pages(finished_id: str, live_id: str | None = None) -> list[tuple[str, str, str, dict[str, int]]]:
+    rows = [
+        ("run (finished)", f"/runs?experiment={finished_id}", FINISHED[0], {GRID: 2, CHART: 3}),
+        ("board (2 figures)", f"/board?board={finished_id}:summary,{finished_id}:train_loss", "Board", {CHART: 2}),
+    ]
+    if live_id:
+        rows.append(("run (live)", f"/runs?experiment={live_id}", LONG[0], {GRID: 1}))
+    return rows
+
+
+def time_load(page, url: str, title: str, need: dict[str, int]) -> float:
+    start = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    try:
+        wait_ready(page, title, need, timeout=120)
+    except Exception as exc:
+        raise RuntimeError(f"{url} did not finish loading (title {title!r}, needs {need})") from exc
+    return time.perf_counter() - start
+
+
+def measure(page, base: str, rows, loads: int) -> dict[str, list[float]]:
+    """`loads` rounds over all pages (not page by page), so drift in machine load (the run's evaluation phases,
+    another process) spreads over every page alike."""
+    times: dict[str, list[float]] = {label: [] for label, *_ in rows}
+    for _ in range(loads):
+        for label, path, title, need in rows:
+            times[label].append(time_load(page, base + path, title, need))
+    return times
+
+
+def cell(value, fmt: str, width: int) -> str:
+    return f"{'–' if value is None else format(value, fmt):>{width}}"
+
+
+def trial_steps(store, experiment_id: str) -> int:
+    return sum(t["step"] or 0 for t in store.list_trials(experiment_id))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loads", type=int, default=3, help="loads per page and phase (median reported)")
+    parser.add_argument("--home", help="EMBEDXFER_HOME for the server (default: a new temp folder)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from embedxfer.store import Store
+
+    home = Path(args.home or tempfile.mkdtemp(prefix="embedxfer-bench-")) / "home"
+    server = start_server(home, workers="cpu=1")
+    store = Store(home)
+    results: dict = {"targets_s": {"idle": TARGET_IDLE_S, "run": TARGET_RUN_S}, "loads": args.loads}
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+
+            # "first": the first load of each page in this server process (imports, caches, job manager start)
+            first = measure(page, server.url, STATIC_PAGES, 1)
+            print("submitting a small run and waiting for it to finish (first use converts minilm-l3)…", flush=True)
+            finished_id = submit_finetune(page, server.url, FINISHED[1], name=FINISHED[0])
+            poll(lambda: store.get_experiment(finished_id)["status"] not in ("queued", "running"), timeout=900,
+                 interval=1.0, what="the small run")  # fmt: skip
+            assert store.get_experiment(finished_id)["status"] == "completed", store.events(finished_id)
+            first.update(measure(page, server.url, run_pages(finished_id), 1))
+
+            idle_rows = STATIC_PAGES + run_pages(finished_id)
+            print("idle: measuring…", flush=True)
+            idle = measure(page, server.url, idle_rows, args.loads)
+            assert not store.list_experiments(status="running"), "something is running during the idle phase"
+
+            live_id = submit_finetune(page, server.url, LONG[1], name=LONG[0])
+            poll(lambda: trial_steps(store, live_id) > 0, timeout=900, interval=1.0, what="the long run to train")
+            steps_before = trial_steps(store, live_id)
+            print(f"run: {live_id} training (step {steps_before}); measuring…", flush=True)
+            run_rows = STATIC_PAGES + run_pages(finished_id, live_id)
+            during = measure(page, server.url, run_rows, args.loads)
+            steps_after = trial_steps(store, live_id)
+            still_running = store.get_experiment(live_id)["status"] == "running"
+
+            open_page(page, f"{server.url}/runs?experiment={live_id}", LONG[0])
+            page.locator(".st-key-runs-cancel button").first.click()
+            poll(lambda: run_status(page, live_id) == "cancelled", timeout=120, what="the long run to cancel")
+            browser.close()
+    finally:
+        server.stop()
+
+    print()
+    print(f"{'page':<18} {'first ms':>9} {'idle ms':>8} {'/ 1 s':>6} {'run ms':>8} {'/ 2 s':>6}")
+    table = []
+    for label, *_ in run_rows:
+        row = {
+            "page": label,
+            "first_ms": round(first[label][0] * 1000) if label in first else None,
+            "idle_ms": round(statistics.median(idle[label]) * 1000) if label in idle else None,
+            "run_ms": round(statistics.median(during[label]) * 1000),
+            "idle_loads_ms": [round(t * 1000) for t in idle.get(label, [])],
+            "run_loads_ms": [round(t * 1000) for t in during[label]],
+        }
+        row["idle_ratio"] = row["idle_ms"] / (TARGET_IDLE_S * 1000) if row["idle_ms"] is not None else None
+        row["run_ratio"] = row["run_ms"] / (TARGET_RUN_S * 1000)
+        table.append(row)
+
+        print(
+            f"{label:<18} {cell(row['first_ms'], 'd', 9)} {cell(row['idle_ms'], 'd', 8)}"
+            f" {cell(row['idle_ratio'], '.2f', 6)} {row['run_ms']:8d} {row['run_ratio']:6.2f}"
+        )
+    print(
+        f"\nduring the run phase the server's worker trained from step {steps_before} to {steps_after}"
+        f" ({'still running' if still_running else 'NO LONGER RUNNING: the run phase is not fully under load'});"
+        f" the run was then cancelled."
+    )
+    results.update(pages=table, run_steps=[steps_before, steps_after], run_still_running=still_running)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

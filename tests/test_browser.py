@@ -1,0 +1,279 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against `streamlit run app.py`.
+
+AppTest (test_pages.py) runs page scripts in-process; these tests cover what only a real server and browser
+show: the websocket session, fragments refreshing live progress, switch_page and query params in the URL,
+state shared between tabs through the server's job manager, and what the pages look like (screenshots go to
+$EMBEDXFER_SCREENSHOTS when set, else to a pytest temp folder).
+
+One server serves the whole module (EMBEDXFER_WORKERS=cpu=1, the tiny random BERT offered through
+EMBEDXFER_EXTRA_CHECKPOINTS). The tests run in file order: later ones open the run the first one finished.
+Without chromium they are skipped, except under CI=true, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from browser_support import (
+    VIEWPORT,
+    chromium_executable,
+    grid_rows,
+    launch_chromium,
+    open_page,
+    page_errors,
+    poll,
+    run_status,
+    screenshot,
+    start_server,
+    submit_finetune,
+    wait_charts,
+    wait_idle,
+)
+
+pytestmark = pytest.mark.browser
+
+# 4 steps per epoch (32 examples, batch 8): a few seconds per trial on one CPU worker, so the live view refreshes
+# (every 2 s) several times before the run completes
+TINY_RUN = {
+    "task": "tweets-binary", "train_size": 32, "epochs": 50.0, "max_length": 16, "eval_size": 32, "seeds": [0, 1],
+}  # fmt: skip
+# the same, long enough to still be training when another tab cancels it
+LONG_RUN = {**TINY_RUN, "epochs": 5000.0, "seeds": [0, 1, 2]}
+FINISHED_NAME, LONG_NAME = "browser run", "long browser run"
+MAIN = '[data-testid="stMain"]'
+
+
+def _unavailable(what: str) -> None:
+    reason = f"browser tests need {what}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI installs it (.ci/run), so here its absence is an error", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if chromium_executable() is None:
+        _unavailable("Debian's chromium on PATH (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package (requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory, tiny_checkpoints):
+    # depends on `browser` so that a missing chromium skips before a server is started for nothing
+    server = start_server(
+        tmp_path_factory.mktemp("browser") / "home", workers="cpu=1", extra_checkpoints=[tiny_checkpoints["bert"]]
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def screens(tmp_path_factory) -> Path:
+    folder = os.environ.get("EMBEDXFER_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screens")
+
+
+@pytest.fixture(scope="module")
+def shared() -> dict:
+    """What the first test leaves for the later ones (the finished experiment and its summary)."""
+    return {}
+
+
+def new_page(browser):
+    # a context of its own per tab: separate cookies and Streamlit sessions, like another browser window
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    return context.new_page()
+
+
+@pytest.fixture()
+def page(browser):
+    tab = new_page(browser)
+    yield tab
+    tab.context.close()
+
+
+def button(page, key: str):
+    # .first: a button with a help tooltip is drawn twice, the second copy hidden (Streamlit measures its width)
+    return page.locator(f".st-key-{key} button").first
+
+
+def finished_run(shared: dict) -> str:
+    if "experiment" not in shared:
+        pytest.skip("needs the run that test_launch_watch_and_finish completes")
+    return shared["experiment"]
+
+
+@dataclass
+class Reading:
+    bar: int  # trials finished, percent (the st.progress bar)
+    steps: int  # training steps done, summed over trials (the grid's step column)
+    total: int  # steps of all trials
+    statuses: tuple[str, ...]
+
+
+def progress_reading(page) -> Reading | None:
+    """The progress block as drawn right now, or None while Streamlit is redrawing it."""
+    try:
+        bar = page.locator(f'{MAIN} [data-testid="stProgress"] [role="progressbar"]').first
+        value = bar.get_attribute("aria-valuenow", timeout=500)
+        rows = grid_rows(page.locator(f'{MAIN} [data-testid="stDataFrame"]').first, timeout=0.5)
+    except Exception:  # noqa: BLE001 - Playwright timeouts mid-redraw: read again on the next tick
+        return None
+    if value is None or not rows or "step" not in rows[0]:
+        return None
+    done, total = 0, 0
+    for row in rows:
+        step, _, of = row["step"].partition("/")
+        done += int(step or 0)
+        total += int(of or step or 0)
+    return Reading(int(float(value)), done, total, tuple(row["status"] for row in rows))
+
+
+def summary_rows(page) -> list[dict[str, str]]:
+    """The results table (mean and 95% interval per condition): the grid with a test metric column."""
+    for frame in page.locator(f'{MAIN} [data-testid="stDataFrame"]').all():
+        rows = grid_rows(frame)
+        if rows and "condition" in rows[0] and any(col.startswith("test_") for col in rows[0]):
+            return rows
+    return []
+
+
+def assert_finished_view(page, experiment_id: str) -> list[dict[str, str]]:
+    """Completed status, a drawn figure and a summary table with one condition over both seeds."""
+    poll(lambda: run_status(page, experiment_id) == "completed", timeout=60, what="status completed")
+    wait_idle(page, FINISHED_NAME)
+    wait_charts(page, 3)  # finetune registers three figures, one per tab; the first tab shows
+    assert page.locator(f'{MAIN} [data-testid="stPlotlyChart"] .main-svg').first.is_visible()
+    rows = poll(lambda: summary_rows(page), timeout=30, what="the summary table")
+    assert [row["condition"] for row in rows] == ["full"], rows
+    assert rows[0]["n"] == "2" and re.match(r"[\d.]+ \[", rows[0]["test_accuracy"]), rows
+    assert not page_errors(page)
+    return rows
+
+
+def test_launch_watch_and_finish(server, page, screens, shared, tiny_checkpoints):
+    from embedxfer.store import Store
+
+    run = {"checkpoint": str(tiny_checkpoints["bert"]), **TINY_RUN}
+    experiment_id = submit_finetune(page, server.url, run, name=FINISHED_NAME)
+    assert f"/runs?experiment={experiment_id}" in page.url
+    wait_idle(page, FINISHED_NAME)
+
+    readings: list[Reading] = []
+    live_shot = None
+
+    def watch() -> bool:
+        nonlocal live_shot
+        reading = progress_reading(page)
+        if reading and (not readings or reading != readings[-1]):
+            readings.append(reading)
+        live_chart = page.locator(f'{MAIN} [data-testid="stPlotlyChart"] .main-svg').count() > 0
+        if live_shot is None and reading and "running" in reading.statuses and live_chart:
+            live_shot = screenshot(page, screens / "06-run-live.png", charts=1)
+        return run_status(page, experiment_id) == "completed"
+
+    poll(watch, timeout=180, interval=0.25, what=f"experiment {experiment_id} to complete")
+    assert readings, "the progress block never showed"
+    steps = [r.steps for r in readings]
+    bars = [r.bar for r in readings]
+    assert steps == sorted(steps) and bars == sorted(bars), readings  # progress never goes back
+    assert any(0 < r.steps < r.total and "running" in r.statuses for r in readings), readings  # seen mid-run
+    assert len(set(steps)) >= 2, readings  # seen advancing, not only the start and the end state
+    assert live_shot is not None
+
+    rows = assert_finished_view(page, experiment_id)
+    final = poll(lambda: progress_reading(page), timeout=10, what="the final progress block")
+    assert final and final.bar == 100 and final.steps == final.total > 0, final
+    assert Store(server.home).get_experiment(experiment_id)["status"] == "completed"
+    shared.update(experiment=experiment_id, summary=rows)
+
+
+def test_reload_with_experiment_in_url(server, page, shared):
+    experiment_id = finished_run(shared)
+    # a fresh browser context: nothing but the URL says which run to show
+    open_page(page, f"{server.url}/runs?experiment={experiment_id}", FINISHED_NAME)
+    assert f"experiment={experiment_id}" in page.url
+    assert assert_finished_view(page, experiment_id) == shared["summary"]
+
+
+def test_cancel_from_another_tab(server, browser, screens, tiny_checkpoints):
+    from embedxfer.store import Store
+
+    first = new_page(browser)
+    other = new_page(browser)
+    try:
+        run = {"checkpoint": str(tiny_checkpoints["bert"]), **LONG_RUN}
+        experiment_id = submit_finetune(first, server.url, run, name=LONG_NAME)
+        wait_idle(first, LONG_NAME)
+
+        def training() -> bool:
+            reading = progress_reading(first)
+            return bool(reading and reading.steps > 0 and "running" in reading.statuses)
+
+        poll(training, timeout=90, what="the long run to start training")
+
+        open_page(other, f"{server.url}/runs?experiment={experiment_id}", LONG_NAME)
+        assert run_status(other, experiment_id) == "running"
+        button(other, "runs-cancel").click()
+        poll(lambda: run_status(other, experiment_id) == "cancelled", timeout=60, what="cancelled in the other tab")
+        # the first tab was never touched: its live view notices on its own
+        poll(lambda: run_status(first, experiment_id) == "cancelled", timeout=30, what="cancelled in the first tab")
+        wait_idle(other, LONG_NAME)
+        assert button(other, "runs-cancel").is_disabled()
+        assert button(other, "runs-resume").is_enabled()  # cancelled trials can be resumed
+        screenshot(other, screens / "08-run-cancelled.png")
+    finally:
+        first.context.close()
+        other.context.close()
+
+    store = Store(server.home)
+    assert store.get_experiment(experiment_id)["status"] == "cancelled"
+    trials = store.list_trials(experiment_id)
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"cancelled"}, trials
+
+
+# (screenshot, path, title, plotly charts on the page)
+PAGES = (
+    ("01-home", "/", "embedxfer", 0),
+    ("02-checkpoints", "/checkpoints", "Checkpoints", 0),
+    ("03-data", "/data", "Tasks & data", 1),
+    ("04-new-experiment", "/new?kind=finetune", "New experiment", 0),
+    ("05-runs", "/runs", "Runs", 0),
+)
+
+
+def test_pages_render_and_screenshots(server, page, screens, shared):
+    experiment_id = finished_run(shared)
+    for name, path, title, charts in PAGES:
+        open_page(page, server.url + path, title)
+        assert not page_errors(page), (path, page_errors(page))
+        screenshot(page, screens / f"{name}.png", charts=charts)
+
+    open_page(page, f"{server.url}/runs?experiment={experiment_id}", FINISHED_NAME)
+    screenshot(page, screens / "07-run-detail.png", charts=3)
+    assert not page_errors(page)
+
+    # "Add to board" under the first figure opens the board with that figure, named in the URL
+    button(page, "runs-board-summary").click()
+    page.wait_for_url(re.compile(r"/board\?"), timeout=30_000)
+    wait_idle(page, "Board")
+    assert f"{experiment_id}%3Asummary" in page.url or f"{experiment_id}:summary" in page.url, page.url
+    wait_charts(page, 1)
+    assert page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').count() == 1
+
+    open_page(page, f"{server.url}/board?board={experiment_id}:summary,{experiment_id}:train_loss&cols=2", "Board")
+    screenshot(page, screens / "09-board.png", charts=2)
+    assert page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').count() == 2
+    assert not page_errors(page)
