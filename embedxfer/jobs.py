@@ -389,9 +389,12 @@ class JobManager:
                 buffer.flush()
             except EmbedxferError as exc:
                 details = f"{details or ''}\nper-step metrics were not saved: {exc}"
+        with self._cond:
+            latest = dict(self._progress.get(trial_id, {}))
         if step is None:
-            with self._cond:
-                step = self._progress.get(trial_id, {}).get("step")
+            step = latest.get("step")
+        if latest.get("total") is not None:  # progress writes are throttled: make sure the last total is kept
+            store.update_progress(trial_id, _int_or_none(step), _int_or_none(latest["total"]))
         store.finish_trial(trial_id, status, error=error, step=_int_or_none(step), metrics=metrics)
         if status != "completed":
             level = "warning" if status in ("cancelled", "interrupted") else "error"

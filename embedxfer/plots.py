@@ -126,6 +126,8 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
             )
         )
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=metric, **LAYOUT)
+    # Steps are whole numbers counted from 0: no half-step ticks when only a point or two is logged yet.
+    fig.update_xaxes(rangemode="tozero", tickformat="d")
     return fig
 
 

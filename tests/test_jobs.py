@@ -263,3 +263,12 @@ def test_delete_cancels_then_removes(manager, store):
     _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["status"] == "running")
     manager.delete(exp_id, timeout=5)
     assert store.list_experiments() == []
+
+
+def test_total_steps_are_kept_when_a_trial_ends_between_progress_writes(store):
+    """Progress writes are throttled; a quick trial must still end with its step *and* total stored."""
+    with JobManager(store, workers={"cpu": 1}, progress_interval=3600) as slow_persist:
+        exp_id = slow_persist.submit(_config(steps=5))
+        assert slow_persist.wait(exp_id, timeout=10) == "completed"
+    (trial,) = store.list_trials(exp_id)
+    assert (trial["step"], trial["total_steps"]) == (5, 5)
