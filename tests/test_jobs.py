@@ -41,6 +41,7 @@ def _run(config: DummyConfig, spec: TrialSpec, ctx) -> dict[str, float]:
     with _LOG_LOCK:
         RUN_LOG.append((ctx.trial_id, ctx.device))
     mode = config.fail.get(spec.condition)
+    ctx.report({"phase": "loading"})  # like real kinds: a first report before the step count is known
     for step in range(config.steps):
         ctx.check_cancel()
         if config.sleep:
