@@ -73,7 +73,7 @@ STATIC_PAGES = [
 
 def run_pages(finished_id: str, live_id: str | None = None) -> list[tuple[str, str, str, dict[str, int]]]:
     rows = [
-        ("run (finished)", f"/runs?experiment={finished_id}", FINISHED[0], {GRID: 2, CHART: 3}),
+        ("run (finished)", f"/runs?experiment={finished_id}", FINISHED[0], {GRID: 2, CHART: 1}),
         ("board (2 figures)", f"/board?board={finished_id}:summary,{finished_id}:train_loss", "Board", {CHART: 2}),
     ]
     if live_id:

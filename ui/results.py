@@ -89,8 +89,11 @@ def _figures(data: ExperimentData) -> None:
     if not specs:
         st.info(f"Kind {data.kind!r} registers no figures yet; the table above has the numbers.")
         return
-    tabs = st.tabs([spec.title for spec in specs])
+    # Lazy tabs: only the open tab's figure is built and sent, so the page stays quick with many figures.
+    tabs = st.tabs([spec.title for spec in specs], key="runs-fig-tabs", on_change="rerun")
     for tab, spec in zip(tabs, specs, strict=True):
+        if not tab.open:
+            continue
         with tab:
             try:
                 fig = build_figure(data, spec.name)
