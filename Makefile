@@ -43,6 +43,7 @@ format: setup-dev
 
 bench: setup-dev
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/page_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
