@@ -71,7 +71,8 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     table = summary_frame(data.result, data.primary_metric())
     st.markdown("**Mean and 95% interval over seeds, per condition**")
     st.dataframe(table, hide_index=True, width="stretch")
-    with st.expander("All metrics, one row per trial"):
+    # a toggle, not an expander: a collapsed expander still loads and draws its data grid
+    if st.toggle("All metrics, one row per trial", key="runs-all-metrics"):
         st.dataframe(data.trials, hide_index=True, width="stretch")
     _figures(data)
     _downloads(data)
