@@ -10,7 +10,7 @@ import yaml
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.figures import ExperimentData, build_figure, figures_for, load_experiment_data
-from embedxfer.plots import summary_table
+from embedxfer.stats import summarize
 
 
 def metrics_csv(data: ExperimentData) -> str:
@@ -37,7 +37,7 @@ def html_report(data: ExperimentData) -> str:
         f"<h2>Config</h2><pre>{html.escape(config_yaml(data))}</pre>",
     ]
     metrics = [c for c in data.trials.columns if str(c).startswith(("test_", "val_"))]
-    table = summary_table(data.completed(), metrics)
+    table = summarize(data.completed(), ["condition"], metrics)
     if not table.empty:
         parts.append("<h2>Summary (mean and 95% interval over seeds)</h2>")
         parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -129,26 +129,3 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
     # Steps are whole numbers counted from 0: no half-step ticks when only a point or two is logged yet.
     fig.update_xaxes(rangemode="tozero", tickformat="d")
     return fig
-
-
-def summary_table(trials: pd.DataFrame, metrics: list[str], *, group: str | None = None) -> pd.DataFrame:
-    """Mean and 95% interval per condition (and group) for each metric: the table pages and reports show."""
-    rows = []
-    keys = ["condition"] + ([group] if group and group in trials else [])
-    for key, part in trials.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        for metric in metrics:
-            if metric not in part:
-                continue
-            s = mean_interval(part[metric])
-            rows.append(
-                {
-                    **dict(zip(keys, key, strict=True)),
-                    "metric": metric,
-                    "mean": s.mean,
-                    "ci_low": s.ci_low,
-                    "ci_high": s.ci_high,
-                    "n": s.n,
-                }
-            )
-    return pd.DataFrame(rows)
