@@ -157,12 +157,11 @@ def run_trial(config: FinetuneConfig, spec: TrialSpec, ctx: TrialContext) -> dic
 
 def _cap(split, n: int | None):
     """The first `n` examples of an already shuffled split: a fixed subset, identical for every seed."""
-    from embedxfer.tasks import Split
+    import numpy as np
 
     if n is None or len(split.labels) <= n:
         return split
-    lengths = split.lengths[:n] if split.lengths is not None else None
-    return Split(inputs=split.inputs[:n], labels=split.labels[:n], lengths=lengths)
+    return split.take(np.arange(n))
 
 
 def estimate_seconds(config: FinetuneConfig) -> float:
