@@ -53,29 +53,44 @@ except StoreError as exc:
     stored = []
 by_id = {exp["experiment_id"]: exp for exp in stored}
 
+
+def picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
+    """Experiment and figure select boxes and an Add button."""
+    cols = st.columns([4, 3, 1], vertical_alignment="bottom")
+    chosen = cols[0].selectbox(
+        "Experiment", list(by_id), key="board-experiment", format_func=lambda e: experiment_label(by_id[e])
+    )
+    specs = figures_for(by_id[chosen]["kind"]) if chosen else []
+    figure = cols[1].selectbox(
+        "Figure", [s.name for s in specs], key="board-figure",
+        format_func=lambda n: next((s.title for s in specs if s.name == n), n),
+    )  # fmt: skip
+    if cols[2].button("Add", key="board-add", disabled=not figure, type="primary"):
+        item = BoardItem(chosen, figure)
+        save(items + ([item] if item not in items else []))
+    if chosen and not specs:
+        st.caption(f"Kind {by_id[chosen]['kind']} has no figures yet.")
+
+
+@st.dialog("Add a figure to the board", width="large")
+def picker_dialog(items: list[BoardItem], by_id: dict[str, dict]) -> None:
+    picker(items, by_id)
+
+
 if not stored:
     st.info("No experiments stored yet. Run one first; then pick its figures here to compare them side by side.")
     st.page_link(PAGE_NEW, label="New experiment", icon=":material/science:")
-else:
+elif not items:
     with st.container(border=True):
-        cols = st.columns([4, 3, 1])
-        chosen = cols[0].selectbox(
-            "Experiment", list(by_id), key="board-experiment", format_func=lambda e: experiment_label(by_id[e])
-        )
-        specs = figures_for(by_id[chosen]["kind"]) if chosen else []
-        figure = cols[1].selectbox(
-            "Figure", [s.name for s in specs], key="board-figure",
-            format_func=lambda n: next((s.title for s in specs if s.name == n), n),
-        )  # fmt: skip
-        cols[2].markdown("&nbsp;")
-        if cols[2].button("Add", key="board-add", disabled=not figure, type="primary"):
-            item = BoardItem(chosen, figure)
-            save(items + ([item] if item not in items else []))
-        if chosen and not specs:
-            st.caption(f"Kind {by_id[chosen]['kind']} has no figures yet.")
+        picker(items, by_id)
 
+toolbar = st.columns([1, 3], vertical_alignment="bottom")
+# With figures on the board the picker waits in a dialog: its select boxes are a component of their own for the
+# browser to load, and a board is opened (from a shared link, a refresh) far more often than it is edited.
+if stored and items and toolbar[0].button("Add a figure", key="board-open-picker", icon=":material/add_chart:"):
+    picker_dialog(items, by_id)
 n_cols = parse_cols(st.query_params.get("cols"))
-picked = st.segmented_control("Columns", [2, 3, 4], default=n_cols, key="board-cols") or DEFAULT_COLS
+picked = toolbar[1].segmented_control("Columns", [2, 3, 4], default=n_cols, key="board-cols") or DEFAULT_COLS
 if str(picked) != st.query_params.get("cols"):
     st.query_params["cols"] = str(picked)
 

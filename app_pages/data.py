@@ -3,13 +3,14 @@
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+import yaml
 
 from embedxfer import workspace
 from embedxfer.errors import EmbedxferError
 from embedxfer.tasks import list_tasks, load_task
 from embedxfer.tasks.files import read_table
 from ui import services
-from ui.common import PAGE_NEW, short_task, show_error
+from ui.common import PAGE_NEW, short_task, show_error, show_text_block
 
 
 @st.cache_data(max_entries=16, show_spinner="Loading the task…")
@@ -68,7 +69,7 @@ if name:
             st.dataframe(samples, hide_index=True, width="stretch")
         if facts["cleaning"]:
             with st.expander("Cleaning report (rows dropped and why)"):
-                st.json(facts["cleaning"])
+                show_text_block(yaml.safe_dump(facts["cleaning"], sort_keys=False))
 
 st.subheader("Use your own data")
 st.caption(

@@ -13,7 +13,7 @@ from embedxfer.errors import EmbedxferError, StoreError
 from embedxfer.experiments import config_to_dict, get_kind, list_kinds, parse_config
 from embedxfer.experiments.config import parse_config_text
 from ui import services
-from ui.common import PAGE_RUNS, fmt_duration, show_error
+from ui.common import PAGE_RUNS, fmt_duration, show_error, show_text_block
 from ui.forms import ConfigForm
 
 PLANNED = ("embedding_transfer", "frozen_transformer", "layer_reinit", "probing", "module_porting")
@@ -97,7 +97,7 @@ with st.container(border=True):
 name = st.text_input("Experiment name (optional)", key="new-name", placeholder="e.g. freeze embeddings, 64 examples")
 
 with st.expander("Config as YAML"):
-    st.code(yaml.safe_dump(values, sort_keys=False), language="yaml")
+    show_text_block(yaml.safe_dump(values, sort_keys=False))
     st.text_area("Paste a config to fill the form", key="new-yaml", height=120, placeholder="kind: finetune\n...")
     st.button("Fill the form", key="new-yaml-apply", on_click=apply_yaml)
     if st.session_state.get("new-yaml-error"):

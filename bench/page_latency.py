@@ -1,12 +1,16 @@
 """Dashboard page latency in a real browser, with no run going and while a CPU training run is going.
 
-What is timed: from `page.goto(url)` (a full navigation: the HTML, a new websocket session, the page script)
-until the page is loaded in the sense of `wait_ready` in tests/browser_support.py, i.e. all of:
-  - Streamlit's root element reports script state `notRunning` and connection `CONNECTED` (the script finished),
-  - no element is stale (left from before) and no lazily loaded component is still a `stSkeleton` placeholder,
-  - every plotly chart on the page has drawn its SVG, and the page's h1 shows its title,
-  - the page's main content is there: at least the charts / tables / metrics listed for it in `pages()`.
-Each page is loaded `--loads` times (default 3) in one tab, one after the other; the median is reported. A first,
+What is timed, per load, from `page.goto(url)` (a full navigation: the HTML, a new websocket session, the page
+script), two moments:
+  finished  Streamlit's root element first reports script state `notRunning` after `running`: the script has
+            finished and the browser has taken in everything it sent (read from the page's own clock, so it
+            counts from the navigation). This is the moment the issue's target names.
+  drawn     the page is loaded in the sense of `wait_ready` in tests/browser_support.py, i.e. all of: the script
+            finished and the connection is up; no element is stale (left from before) and no lazily loaded
+            component is still a `stSkeleton` placeholder; every plotly chart has drawn its SVG and the page's h1
+            shows its title; the page's main content is there (the charts / tables / metrics listed for it below).
+            Stricter, and what a user waits for; the targets are checked against this one.
+Each page is loaded `--loads` times (default 5) in one tab, round by round; the median is reported. A first,
 uncounted load of every page warms the server (imports, caches) and the browser cache; its time is shown too.
 
 Phases:
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -55,6 +60,20 @@ LONG = ("bench long run", {
     "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 2000, "epochs": 3.0, "max_length": 128,
     "eval_size": 1000, "seeds": [0, 1, 2],
 })  # fmt: skip
+# Records (page clock, ms since navigation) when the script first goes running -> notRunning after a load.
+FINISHED_JS = """
+(() => {
+  const seen = {};
+  const tick = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app && app.dataset.testScriptState;
+    if (state === 'running') seen.running = true;
+    if (seen.running && state === 'notRunning') { window.__scriptFinishedMs = performance.now(); return; }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
+"""
 CHART = '[data-testid="stMain"] [data-testid="stPlotlyChart"]'
 GRID = '[data-testid="stMain"] [data-testid="stDataFrame"]'
 METRIC = '[data-testid="stMain"] [data-testid="stMetric"]'
@@ -73,7 +92,7 @@ STATIC_PAGES = [
 
 def run_pages(finished_id: str, live_id: str | None = None) -> list[tuple[str, str, str, dict[str, int]]]:
     rows = [
-        ("run (finished)", f"/runs?experiment={finished_id}", FINISHED[0], {GRID: 2, CHART: 1}),
+        ("run (finished)", f"/runs?experiment={finished_id}", FINISHED[0], {GRID: 1, CHART: 1}),
         ("board (2 figures)", f"/board?board={finished_id}:summary,{finished_id}:train_loss", "Board", {CHART: 2}),
     ]
     if live_id:
@@ -81,24 +100,32 @@ def run_pages(finished_id: str, live_id: str | None = None) -> list[tuple[str, s
     return rows
 
 
-def time_load(page, url: str, title: str, need: dict[str, int]) -> float:
+def time_load(page, url: str, title: str, need: dict[str, int]) -> tuple[float, float]:
+    """(finished, drawn) in seconds for one full navigation to `url`."""
     start = time.perf_counter()
     page.goto(url, wait_until="commit")
     try:
         wait_ready(page, title, need, timeout=120)
     except Exception as exc:
         raise RuntimeError(f"{url} did not finish loading (title {title!r}, needs {need})") from exc
-    return time.perf_counter() - start
+    drawn = time.perf_counter() - start
+    finished_ms = page.evaluate("() => window.__scriptFinishedMs")
+    return (finished_ms / 1000 if finished_ms is not None else math.nan), drawn
 
 
-def measure(page, base: str, rows, loads: int) -> dict[str, list[float]]:
+def measure(page, base: str, rows, loads: int) -> dict[str, list[tuple[float, float]]]:
     """`loads` rounds over all pages (not page by page), so drift in machine load (the run's evaluation phases,
     another process) spreads over every page alike."""
-    times: dict[str, list[float]] = {label: [] for label, *_ in rows}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in rows}
     for _ in range(loads):
         for label, path, title, need in rows:
             times[label].append(time_load(page, base + path, title, need))
     return times
+
+
+def median_ms(loads: list[tuple[float, float]], which: int) -> int | None:
+    values = [load[which] for load in loads if not math.isnan(load[which])]
+    return round(statistics.median(values) * 1000) if values else None
 
 
 def cell(value, fmt: str, width: int) -> str:
@@ -111,7 +138,7 @@ def trial_steps(store, experiment_id: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loads", type=int, default=3, help="loads per page and phase (median reported)")
+    parser.add_argument("--loads", type=int, default=5, help="loads per page and phase (median reported)")
     parser.add_argument("--home", help="EMBEDXFER_HOME for the server (default: a new temp folder)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
@@ -127,7 +154,9 @@ def main() -> int:
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
-            page = browser.new_context(viewport=VIEWPORT).new_page()
+            context = browser.new_context(viewport=VIEWPORT)
+            context.add_init_script(FINISHED_JS)
+            page = context.new_page()
 
             # "first": the first load of each page in this server process (imports, caches, job manager start)
             first = measure(page, server.url, STATIC_PAGES, 1)
@@ -160,25 +189,33 @@ def main() -> int:
         server.stop()
 
     print()
-    print(f"{'page':<18} {'first ms':>9} {'idle ms':>8} {'/ 1 s':>6} {'run ms':>8} {'/ 2 s':>6}")
+    print(f"{'':<18} {'first':>6}  {'idle (target 1 s)':^23}  {'during a run (target 2 s)':^25}")
+    print(
+        f"{'page':<18} {'ms':>6}  {'finished':>8} {'drawn':>6} {'ratio':>6}  {'finished':>8} {'drawn':>6} {'ratio':>6}"
+    )
     table = []
     for label, *_ in run_rows:
+        idle_loads, run_loads = idle.get(label, []), during[label]
         row = {
             "page": label,
-            "first_ms": round(first[label][0] * 1000) if label in first else None,
-            "idle_ms": round(statistics.median(idle[label]) * 1000) if label in idle else None,
-            "run_ms": round(statistics.median(during[label]) * 1000),
-            "idle_loads_ms": [round(t * 1000) for t in idle.get(label, [])],
-            "run_loads_ms": [round(t * 1000) for t in during[label]],
+            "first_ms": round(first[label][0][1] * 1000) if label in first else None,
+            "idle_finished_ms": median_ms(idle_loads, 0),
+            "idle_ms": median_ms(idle_loads, 1),
+            "run_finished_ms": median_ms(run_loads, 0),
+            "run_ms": median_ms(run_loads, 1),
+            "idle_loads_ms": [round(t * 1000) for _, t in idle_loads],
+            "run_loads_ms": [round(t * 1000) for _, t in run_loads],
         }
         row["idle_ratio"] = row["idle_ms"] / (TARGET_IDLE_S * 1000) if row["idle_ms"] is not None else None
         row["run_ratio"] = row["run_ms"] / (TARGET_RUN_S * 1000)
         table.append(row)
-
         print(
-            f"{label:<18} {cell(row['first_ms'], 'd', 9)} {cell(row['idle_ms'], 'd', 8)}"
-            f" {cell(row['idle_ratio'], '.2f', 6)} {row['run_ms']:8d} {row['run_ratio']:6.2f}"
+            f"{label:<18} {cell(row['first_ms'], 'd', 6)}  {cell(row['idle_finished_ms'], 'd', 8)}"
+            f" {cell(row['idle_ms'], 'd', 6)} {cell(row['idle_ratio'], '.2f', 6)}"
+            f"  {cell(row['run_finished_ms'], 'd', 8)} {cell(row['run_ms'], 'd', 6)} {cell(row['run_ratio'], '.2f', 6)}"
         )
+    worst = max(max(r["idle_ratio"] or 0, r["run_ratio"]) for r in table)
+    print(f"\nworst ratio (drawn / target): {worst:.2f} -> {'all targets met' if worst <= 1 else 'a target is missed'}")
     print(
         f"\nduring the run phase the server's worker trained from step {steps_before} to {steps_after}"
         f" ({'still running' if still_running else 'NO LONGER RUNNING: the run phase is not fully under load'});"

@@ -260,7 +260,7 @@ def screenshot(page: Any, path: Path, *, charts: int = 0, max_height: int = 8000
 
 def form_config(page: Any) -> dict[str, Any]:
     """The config the form currently holds, read from its "Config as YAML" block (what Launch would submit)."""
-    code = page.locator('[data-testid="stExpander"] [data-testid="stCode"] code').first
+    code = page.locator('[data-testid="stExpander"] [data-testid="stHtml"] pre').first
     try:
         return yaml.safe_load(code.text_content(timeout=1000) or "") or {}
     except Exception:  # noqa: BLE001 - mid-rerun the block can be missing or half drawn: read it again

@@ -93,3 +93,23 @@ def embedxfer_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("EMBEDXFER_HOME", str(home))
     return home
+
+
+def require_tool(available: bool, what: str) -> None:
+    """Skip a test whose system tool is missing; under CI=true, where .ci/run installs it, fail instead."""
+    if available:
+        return
+    reason = f"needs {what}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI installs it (.ci/run), so here its absence is an error", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a system Chromium (for PNG export and browser tests)."""
+    from browser_support import chromium_executable
+
+    path = chromium_executable()
+    require_tool(path is not None, "Debian's chromium on PATH (apt-get install chromium)")
+    return path

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from browser_support import (
     VIEWPORT,
-    chromium_executable,
     grid_rows,
     launch_chromium,
     open_page,
@@ -33,6 +32,7 @@ from browser_support import (
     wait_charts,
     wait_idle,
 )
+from conftest import require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -47,21 +47,12 @@ FINISHED_NAME, LONG_NAME = "browser run", "long browser run"
 MAIN = '[data-testid="stMain"]'
 
 
-def _unavailable(what: str) -> None:
-    reason = f"browser tests need {what}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI installs it (.ci/run), so here its absence is an error", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def browser():
-    if chromium_executable() is None:
-        _unavailable("Debian's chromium on PATH (apt-get install chromium)")
+def browser(chromium):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package (requirements-dev.txt)")
+        require_tool(False, "the playwright package (requirements-dev.txt)")
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         yield browser
@@ -196,9 +187,13 @@ def test_launch_watch_and_finish(server, page, screens, shared, tiny_checkpoints
     assert live_shot is not None
 
     rows = assert_finished_view(page, experiment_id)
-    final = poll(lambda: progress_reading(page), timeout=10, what="the final progress block")
-    assert final and final.bar == 100 and final.steps == final.total > 0, final
-    assert Store(server.home).get_experiment(experiment_id)["status"] == "completed"
+    # all trials completed: the bar is full and the trial table gives way to the results
+    bar = page.locator(f'{MAIN} [data-testid="stProgress"] [role="progressbar"]').first
+    assert int(float(bar.get_attribute("aria-valuenow") or 0)) == 100
+    store = Store(server.home)
+    assert store.get_experiment(experiment_id)["status"] == "completed"
+    trials = store.list_trials(experiment_id)
+    assert len(trials) == 2 and all(t["step"] == t["total_steps"] > 0 for t in trials), trials
     shared.update(experiment=experiment_id, summary=rows)
 
 
@@ -275,6 +270,14 @@ def test_pages_render_and_screenshots(server, page, screens, shared):
     page.get_by_role("tab", name="Test metric by condition").click()
     wait_charts(page, 1)
     assert not page_errors(page)
+    # the per-trial table is another lazy tab: one row per seed, with its metrics
+    page.get_by_role("tab", name="All metrics, one row per trial").click()
+    trials = poll(
+        lambda: next((r for f in page.locator(f'{MAIN} [data-testid="stDataFrame"]').all() if (r := grid_rows(f))
+                      and "test_accuracy" in r[0] and "n" not in r[0]), None),
+        timeout=30, what="the per-trial table",
+    )  # fmt: skip
+    assert sorted(row["seed"] for row in trials) == ["0", "1"], trials
 
     # "Add to board" under the first figure opens the board with that figure, named in the URL
     button(page, "runs-board-summary").click()
@@ -283,6 +286,20 @@ def test_pages_render_and_screenshots(server, page, screens, shared):
     assert f"{experiment_id}%3Asummary" in page.url or f"{experiment_id}:summary" in page.url, page.url
     wait_charts(page, 1)
     assert page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').count() == 1
+    # "Add a figure" opens the picker in a dialog; adding puts the figure on the board and in the URL
+    button(page, "board-open-picker").click()
+    page.locator('[data-testid="stDialog"] .st-key-board-figure').wait_for(timeout=30_000)
+    page.locator(".st-key-board-figure input").click()
+    page.get_by_role("option", name="Training loss", exact=True).click()
+    wait_idle(page)
+    button(page, "board-add").click()
+    page.wait_for_url(re.compile(r"train_loss"), timeout=30_000)
+    wait_idle(page, "Board")
+    wait_charts(page, 2)
+    assert (
+        page.locator('[data-testid="stDialog"]').count() == 0
+        or not page.locator('[data-testid="stDialog"]').is_visible()
+    )
 
     open_page(page, f"{server.url}/board?board={experiment_id}:summary,{experiment_id}:train_loss&cols=2", "Board")
     screenshot(page, screens / "09-board.png", charts=2)

@@ -120,7 +120,7 @@ def wait_finished(store, experiment_id: str, timeout: float = 180.0) -> str:
     raise AssertionError(f"experiment {experiment_id} still {status} after {timeout} s")
 
 
-def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tmp_path):
+def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tmp_path, request):
     from embedxfer import workspace
     from embedxfer.store import Store
 
@@ -153,8 +153,11 @@ def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tm
     assert wait_finished(store, experiment_id) == "completed", store.events(experiment_id)
     at.switch_page("app_pages/runs.py").run()  # a refresh of /runs?experiment=<id>: results come from the store
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    summary = at.dataframe[1].value
+    # all trials completed, so the only table is the summary (its per-trial tab is not open)
+    assert len(at.dataframe) == 1
+    summary = at.dataframe[0].value
     assert list(summary["condition"]) == ["full"] and "test_accuracy" in summary.columns
+    assert {b.key for b in at.button} >= {"runs-board-summary", "runs-png-summary"}  # under the open figure
     downloads = {b.key for b in at.get("download_button")}
     assert {"runs-dl-csv", "runs-dl-yaml", "runs-dl-report", "runs-dl-figures"} <= downloads
 
@@ -168,6 +171,23 @@ def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tm
     assert len(board.get("plotly_chart")) == 2
     assert any("bad" in w.value for w in board.warning)
     assert board.query_params.get("cols") == "3"
+    # with figures on the board, the picker opens in a dialog (adding from it: tests/test_browser.py, since AppTest
+    # reruns the whole page where a browser reruns only the dialog)
+    assert not board.selectbox  # not drawn until asked for
+    board.button(key="board-open-picker").click().run()
+    assert board.selectbox(key="board-experiment").value == experiment_id
+    assert board.selectbox(key="board-figure").options == [
+        "Test metric by condition",
+        "Training loss",
+        "Validation metric during training",
+    ]
 
     history = open_page("app_pages/runs.py")
     assert experiment_id in set(history.dataframe[0].value["experiment"])
+
+    # PNG of the open figure, rendered by kaleido through the system Chromium
+    request.getfixturevalue("chromium")
+    at.button(key="runs-png-summary").click().run()
+    assert not at.exception and not at.info, [i.value for i in at.info]
+    png = at.get("download_button")
+    assert "runs-png-download-summary" in {b.key for b in png}

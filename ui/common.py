@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from datetime import datetime
 from typing import Any
@@ -113,3 +114,18 @@ def show_error(exc: BaseException) -> None:
         st.error(str(exc))
     else:
         st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+
+
+PRE_STYLE = (
+    "font-family: 'Source Code Pro', monospace; font-size: 0.8rem; background: #f6f7f9; border-radius: 0.5rem;"
+    " padding: 0.75rem 1rem; margin: 0; max-height: 24rem; overflow: auto; white-space: pre;"
+)
+
+
+def show_text_block(text: str) -> None:
+    """Preformatted text (a config, a traceback) in a scrollable box that can be selected and copied.
+
+    Not `st.code`: its syntax highlighter is a lazily loaded component that adds about 0.2 s to every full page
+    load on a 2-core machine, even inside a collapsed expander (bench/page_latency.py); a plain <pre> costs nothing.
+    """
+    st.html(f'<pre style="{PRE_STYLE}">{html.escape(text)}</pre>')

@@ -17,7 +17,17 @@ import streamlit as st
 
 from embedxfer.errors import EmbedxferError, StoreError
 from embedxfer.store import RESUMABLE
-from ui.common import ACTIVE, PAGE_BOARD, PAGE_NEW, fmt_time, short_task, show_error, status_md, status_text
+from ui.common import (
+    ACTIVE,
+    PAGE_BOARD,
+    PAGE_NEW,
+    fmt_time,
+    short_task,
+    show_error,
+    show_text_block,
+    status_md,
+    status_text,
+)
 from ui.results import render_results
 
 LIVE_SECONDS = 2.0
@@ -132,6 +142,10 @@ def _progress_block(jm: Any, experiment_id: str) -> None:
     if unsuccessful:
         text += f" ({', '.join(unsuccessful)})"
     st.progress(finished / len(progress), text=text)
+    if finished == len(progress) and not unsuccessful:
+        # every trial completed: the table would only repeat 100% rows (each trial's metrics are under Results),
+        # and one grid fewer keeps the page quick to open
+        return
     config = {
         # fixed widths: the live fragment redraws this table with longer values ("completed", "200/200") than
         # the first draw, and auto-sized columns would keep their first widths and cut them off
@@ -176,7 +190,7 @@ def _live_progress(jm: Any, experiment_id: str) -> None:
 
 def _events_and_config(store: Any, exp: dict[str, Any]) -> None:
     with st.expander("Config"):
-        st.code(json.dumps(exp["config"], indent=2), language="json")
+        show_text_block(json.dumps(exp["config"], indent=2))
     events = store.events(exp["experiment_id"], limit=100)
     with st.expander(f"Events ({len(events)})"):
         if not events:
@@ -186,5 +200,5 @@ def _events_and_config(store: Any, exp: dict[str, Any]) -> None:
             line = f"`{fmt_time(event['time'])}` {first}"
             {"error": st.error, "warning": st.warning}.get(event["level"], st.caption)(line)
             if rest:
-                st.code(rest, language="text")
+                show_text_block(rest)
     st.page_link(PAGE_BOARD, label="Open the board", icon=":material/dashboard:")

@@ -68,12 +68,15 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     except EmbedxferError as exc:
         show_error(exc)
         return
-    table = summary_frame(data.result, data.primary_metric())
-    st.markdown("**Mean and 95% interval over seeds, per condition**")
-    st.dataframe(table, hide_index=True, width="stretch")
-    # a toggle, not an expander: a collapsed expander still loads and draws its data grid
-    if st.toggle("All metrics, one row per trial", key="runs-all-metrics"):
-        st.dataframe(data.trials, hide_index=True, width="stretch")
+    # lazy tabs (like the figures below): a collapsed expander or a hidden tab would still draw its data grid
+    summary_tab, trials_tab = st.tabs(
+        ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"],
+        key="runs-table-tabs", on_change="rerun",
+    )  # fmt: skip
+    if summary_tab.open:
+        summary_tab.dataframe(summary_frame(data.result, data.primary_metric()), hide_index=True, width="stretch")
+    if trials_tab.open:
+        trials_tab.dataframe(data.trials, hide_index=True, width="stretch")
     _figures(data)
     _downloads(data)
 
@@ -102,8 +105,24 @@ def _figures(data: ExperimentData) -> None:
                 show_error(exc)
                 continue
             st.plotly_chart(fig, key=f"runs-fig-{spec.name}")
-            if st.button("Add to board", key=f"runs-board-{spec.name}", icon=":material/add_chart:"):
+            left, right, _ = st.columns([1, 1, 3])
+            if left.button("Add to board", key=f"runs-board-{spec.name}", icon=":material/add_chart:"):
                 _add_to_board(BoardItem(data.experiment_id, spec.name))
+            if right.button("Render PNG", key=f"runs-png-{spec.name}", icon=":material/image:"):
+                _png_download(data.experiment_id, spec.name, fig)
+
+
+def _png_download(experiment_id: str, name: str, fig: Any) -> None:
+    try:
+        with st.spinner("Rendering with Chromium…"):
+            png = export.figure_png(fig)
+    except EmbedxferError as exc:
+        st.info(f"No PNG: {exc}")
+    else:
+        st.download_button(
+            "Download PNG", png, file_name=f"{experiment_id}-{name}.png", mime="image/png", on_click="ignore",
+            icon=":material/download:", key=f"runs-png-download-{name}",
+        )  # fmt: skip
 
 
 def _downloads(data: ExperimentData) -> None:
@@ -136,19 +155,6 @@ def _downloads(data: ExperimentData) -> None:
         "Figures (HTML)", lambda: _figures_document(data, names), file_name=f"{eid}-figures.html",
         mime="text/html", key="runs-dl-figures", disabled=not names, on_click="ignore",
     )  # fmt: skip
-    if names:
-        with st.expander("PNG of a figure"):
-            name = st.selectbox("Figure", names, key="runs-png-figure")
-            if st.button("Render PNG", key="runs-png"):
-                try:
-                    with st.spinner("Rendering with Chromium…"):
-                        png = export.figure_png(build_figure(data, name))
-                except EmbedxferError as exc:
-                    st.info(f"No PNG: {exc}")
-                else:
-                    st.download_button(
-                        "Download PNG", png, file_name=f"{eid}-{name}.png", mime="image/png", on_click="ignore"
-                    )
 
 
 def _figures_document(data: ExperimentData, names: list[str]) -> str:
