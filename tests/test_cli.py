@@ -62,7 +62,7 @@ def test_tasks_json_lists_registry(capsys):
     )
 
 
-def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path):
+def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path, request):
     code, out, err = run_cli(capsys, "run", str(tiny_config), "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -87,6 +87,18 @@ def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path):
     assert run_cli(capsys, "export", experiment_id, "--format", "html", "-o", str(html_path))[0] == 0
     report = html_path.read_text()
     assert "<script" in report and experiment_id in report and "plotly" in report.lower()
+
+    # PNG: without a browser, a sentence saying what to install; with the system Chromium, a PNG of 1000x600
+    png_path = tmp_path / "f.png"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("embedxfer.export._chromium_path", lambda: None)
+        code, _, err = run_cli(capsys, "export", experiment_id, "--format", "png", "-o", str(png_path))
+    assert code != 0 and "needs Chromium" in err and not png_path.exists()
+    request.getfixturevalue("chromium")
+    assert run_cli(capsys, "export", experiment_id, "--format", "png", "-o", str(png_path))[0] == 0
+    png = png_path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1000, 600)  # IHDR
 
 
 @pytest.mark.parametrize(
