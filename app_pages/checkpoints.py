@@ -10,7 +10,7 @@ from embedxfer.checkpoints import arch_info, list_checkpoints
 from embedxfer.compat import compat_matrix
 from embedxfer.errors import EmbedxferError
 from ui import services
-from ui.common import fmt_count, show_error
+from ui.common import fmt_count, short_checkpoint, show_error
 
 INFO_COLUMNS = ("family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind", "cased")
 
@@ -43,28 +43,21 @@ def parameter_counts(checkpoint_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return checkpoint_parameter_counts(checkpoint_id)
 
 
-st.title("Checkpoints")
-bundled_ids = [entry.id for entry in list_checkpoints()]
-try:
-    extra_ids = workspace.registered_checkpoints()
-except EmbedxferError as exc:
-    show_error(exc)
-    extra_ids = []
-all_ids = tuple(dict.fromkeys(bundled_ids + extra_ids))
-rows = catalog_rows(all_ids, tuple(extra_ids))
-usable = [row["id"] for row in rows if row["status"] == "ok"]
+def catalog_section(rows: list[dict], extra_ids: list[str]) -> None:
+    st.dataframe(
+        pd.DataFrame(rows).set_index("id"),
+        width="stretch",
+        column_config={"note": st.column_config.TextColumn("note", width="large")},
+    )
+    st.caption(
+        "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
+        "folders or `hub:org/name` ids (a hub id needs a network connection the first time)."
+    )
+    with st.expander("Add a checkpoint", expanded=not extra_ids):
+        add_checkpoint_form(extra_ids)
 
-st.dataframe(
-    pd.DataFrame(rows).set_index("id"),
-    width="stretch",
-    column_config={"note": st.column_config.TextColumn("note", width="large")},
-)
-st.caption(
-    "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
-    "folders or `hub:org/name` ids (a hub id needs a network connection the first time)."
-)
 
-with st.expander("Add a checkpoint", expanded=not extra_ids):
+def add_checkpoint_form(extra_ids: list[str]) -> None:
     st.markdown("A local folder holding `config.json`, weights and tokenizer files, or `hub:org/name`.")
     new_id = st.text_input(
         "Folder path or hub id", key="ckpt-add-id", placeholder="/data/models/my-bert  or  hub:org/name"
@@ -81,14 +74,14 @@ with st.expander("Add a checkpoint", expanded=not extra_ids):
         else:
             services.clear_catalog_caches()
             catalog_rows.clear()
-            st.success(
+            st.toast(
                 f"Added `{info.id}`: {info.family}, {info.num_layers} layers, width {info.hidden_size}, "
                 f"vocab {info.vocab_size}, {fmt_count(info.num_parameters)} parameters."
             )
             st.rerun()
     removable = [c for c in extra_ids if c not in workspace.env_checkpoints()]
     if removable:
-        col = st.columns([3, 1])
+        col = st.columns([3, 1], vertical_alignment="bottom")
         gone = col[0].selectbox("Forget an added checkpoint", removable, key="ckpt-remove-id")
         if col[1].button("Forget", key="ckpt-remove"):
             workspace.remove_checkpoint(gone)
@@ -96,45 +89,79 @@ with st.expander("Add a checkpoint", expanded=not extra_ids):
             catalog_rows.clear()
             st.rerun()
 
-st.subheader("Compatibility between checkpoints")
-st.caption(
-    "Same vocabulary (size, tokenizer kind, casing), same width and same depth decide which experiments can "
-    "combine or compare two checkpoints. Read from config files only."
-)
-chosen = st.multiselect("Checkpoints to compare", usable, default=usable[:6], key="ckpt-compat")
-if len(chosen) < 2:
-    st.info("Pick at least two usable checkpoints to see how they relate.")
-else:
-    infos = [arch_info(c) for c in chosen]
-    pairs = compat_matrix(infos)
+
+def compat_section(usable: list[str]) -> None:
+    st.caption(
+        "Same vocabulary (size, tokenizer kind, casing), same width and same depth decide which experiments can "
+        "combine or compare two checkpoints. Read from config files only."
+    )
+    chosen = st.multiselect("Checkpoints to compare", usable, default=usable[:6], key="ckpt-compat")
+    if len(chosen) < 2:
+        st.info("Pick at least two usable checkpoints to see how they relate.")
+        return
+    pairs = compat_matrix([arch_info(c) for c in chosen])
+    # folder ids are long paths: headers show their last part unless two folders share it
+    short = {c: short_checkpoint(c) for c in chosen}
+    if len(set(short.values())) < len(short):
+        short = {c: c for c in chosen}
     mark = {True: "✓", False: "✗"}
-    matrix = pd.DataFrame("—", index=chosen, columns=chosen)
+    matrix = pd.DataFrame("—", index=list(short.values()), columns=list(short.values()))
     for pair in pairs:
         cell = f"vocab {mark[pair.same_vocab]} · width {mark[pair.same_width]} · depth {mark[pair.same_depth]}"
-        matrix.loc[pair.a, pair.b] = matrix.loc[pair.b, pair.a] = cell
+        matrix.loc[short[pair.a], short[pair.b]] = matrix.loc[short[pair.b], short[pair.a]] = cell
     st.dataframe(matrix, width="stretch")
-    detail = [{"pair": f"{p.a} ↔ {p.b}", **{name: s.short() for name, s in p.support.items()}} for p in pairs]
+    detail = [
+        {"pair": f"{short[p.a]} ↔ {short[p.b]}", **{name: s.short() for name, s in p.support.items()}} for p in pairs
+    ]
     st.dataframe(pd.DataFrame(detail).set_index("pair"), width="stretch")
     st.caption("“with …” means the experiment works after the stated control (e.g. PCA to a common width).")
 
-st.subheader("Parameters per part")
-if not usable:
-    st.info("No usable checkpoint yet: install a bundled package or add a folder above.")
-else:
-    cols = st.columns([3, 1])
+
+def params_section(usable: list[str]) -> None:
+    if not usable:
+        st.info("No usable checkpoint yet: install a bundled package or add a folder in the catalog.")
+        return
+    cols = st.columns([3, 1], vertical_alignment="bottom")
     target = cols[0].selectbox("Checkpoint", usable, key="ckpt-params-id")
     if cols[1].button("Count parameters", key="ckpt-params"):
         st.session_state["ckpt-params-shown"] = target
     if st.session_state.get("ckpt-params-shown") != target:
         st.caption("Counting loads the weights once (bundled ONNX/GGUF checkpoints are converted and cached first).")
-    else:
-        try:
-            parts, groups = parameter_counts(target)
-        except EmbedxferError as exc:
-            show_error(exc)
-        else:
-            left, right = st.columns(2)
-            fig = px.bar(groups, x="group", y="parameters", title=f"{target}: parameters per group", text_auto=".3s")
-            left.plotly_chart(fig, key="ckpt-params-groups")
-            share = st.column_config.ProgressColumn("share", format="percent", min_value=0, max_value=1)
-            right.dataframe(parts, hide_index=True, height=420, column_config={"share": share})
+        return
+    try:
+        parts, groups = parameter_counts(target)
+    except EmbedxferError as exc:
+        show_error(exc)
+        return
+    left, right = st.columns(2)
+    fig = px.bar(groups, x="group", y="parameters", title=f"{target}: parameters per group", text_auto=".3s")
+    left.plotly_chart(fig, key="ckpt-params-groups")
+    share = st.column_config.ProgressColumn("share", format="percent", min_value=0, max_value=1)
+    right.dataframe(parts, hide_index=True, height=420, column_config={"share": share})
+
+
+st.title("Checkpoints")
+bundled_ids = [entry.id for entry in list_checkpoints()]
+try:
+    extra_ids = workspace.registered_checkpoints()
+except EmbedxferError as exc:
+    show_error(exc)
+    extra_ids = []
+all_ids = tuple(dict.fromkeys(bundled_ids + extra_ids))
+rows = catalog_rows(all_ids, tuple(extra_ids))
+usable = [row["id"] for row in rows if row["status"] == "ok"]
+
+# Lazy tabs: only the open section runs and is sent, so the page opens with one table instead of four tables,
+# a multiselect and a chart (each kind of element costs the browser time on every full page load).
+catalog_tab, compat_tab, params_tab = st.tabs(
+    ["Catalog", "Compatibility between checkpoints", "Parameters per part"], key="ckpt-tabs", on_change="rerun"
+)
+if catalog_tab.open:
+    with catalog_tab:
+        catalog_section(rows, extra_ids)
+if compat_tab.open:
+    with compat_tab:
+        compat_section(usable)
+if params_tab.open:
+    with params_tab:
+        params_section(usable)

@@ -83,8 +83,8 @@ ALERT = '[data-testid="stMain"] [data-testid="stAlert"]'
 # (label, path, title, {selector: at least this many}): what "loaded" means for each page beyond being idle
 STATIC_PAGES = [
     ("home", "/", "embedxfer", {}),
-    ("checkpoints", "/checkpoints", "Checkpoints", {GRID: 3}),
-    ("tasks & data", "/data", "Tasks & data", {GRID: 2, CHART: 1}),
+    ("checkpoints", "/checkpoints", "Checkpoints", {GRID: 1}),  # the catalog tab (the others are lazy)
+    ("tasks & data", "/data", "Tasks & data", {GRID: 1}),  # the task list tab
     ("new experiment", "/new?kind=finetune", "New experiment", {METRIC: 3}),  # the plan has been computed
     ("runs (history)", "/runs", "Runs", {f"{GRID}, {ALERT}": 1}),  # the table, or "No experiments yet" at first
 ]

@@ -23,7 +23,7 @@ TIMEOUT = 120  # the first run in a process imports torch and starts the job man
 EXPECTED = {
     "app_pages/home.py": ("embedxfer", "No experiments yet"),
     "app_pages/checkpoints.py": ("Checkpoints", None),
-    "app_pages/data.py": ("Tasks & data", "Upload a file"),
+    "app_pages/data.py": ("Tasks & data", "Use your own data"),
     "app_pages/new_experiment.py": ("New experiment", None),
     "app_pages/runs.py": ("Runs", "No experiments yet"),
     "app_pages/board.py": ("Board", "No experiments stored yet"),
@@ -80,6 +80,50 @@ def test_checkpoint_catalog_lists_extra_checkpoint(app_env, tiny_checkpoints):
     tiny = str(tiny_checkpoints["bert"])
     assert tiny in catalog.index
     assert catalog.loc[tiny, "hidden_size"] == 32 and catalog.loc[tiny, "status"] == "ok"
+
+
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Open a lazy tab (st.tabs with on_change="rerun") the way a click does: its key holds the open label."""
+    at.session_state[key] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_checkpoint_compatibility_and_parameter_counts(app_env, tiny_checkpoints):
+    tiny = str(tiny_checkpoints["bert"])
+    at = open_page("app_pages/checkpoints.py")
+    assert len(at.dataframe) == 1 and not at.multiselect  # only the open tab (the catalog) is drawn
+
+    open_tab(at, "ckpt-tabs", "Compatibility between checkpoints")
+    assert len(at.dataframe) == 2 and tiny in at.multiselect(key="ckpt-compat").value
+    at.multiselect(key="ckpt-compat").set_value(["minilm-l6", "minilm-l3", tiny]).run()
+    matrix, pairs = at.dataframe[0].value, at.dataframe[1].value
+    assert matrix.loc["minilm-l6", "minilm-l3"] == "vocab ✓ · width ✓ · depth ✗"
+    assert matrix.loc["minilm-l6", "…/tiny-bert"] == "vocab ✗ · width ✗ · depth ✗"  # own small vocab, width 32
+    assert list(pairs.index) == ["minilm-l6 ↔ minilm-l3", "minilm-l6 ↔ …/tiny-bert", "minilm-l3 ↔ …/tiny-bert"]
+
+    open_tab(at, "ckpt-tabs", "Parameters per part")
+    at.selectbox(key="ckpt-params-id").set_value(tiny).run()
+    at.button(key="ckpt-params").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    parts = at.dataframe[0].value
+    assert {"part", "parameters", "share"} <= set(parts.columns)
+    assert abs(parts["share"].sum() - 1.0) < 1e-6 and len(at.get("plotly_chart")) == 1
+
+
+def test_task_look_and_upload_tab(app_env):
+    at = open_page("app_pages/data.py")
+    catalog = at.dataframe[0].value
+    assert {"tweets-binary", "digits", "listops"} <= set(catalog["task"]) and len(at.dataframe) == 1
+
+    open_tab(at, "data-tabs", "Look at a task")
+    at.selectbox(key="data-task").set_value("word-valence-binary").run()
+    assert {m.label: m.value for m in at.metric}["train"] == "5,431"
+    assert len(at.get("plotly_chart")) == 1 and list(at.dataframe[0].value.columns) == ["label", "input"]
+
+    open_tab(at, "data-tabs", "Use your own data")
+    assert "nothing is registered until you press" in texts(at)
 
 
 def test_bad_form_input_is_a_sentence_not_a_traceback(app_env):

@@ -103,6 +103,13 @@ def short_task(name: str | None) -> str:
     return name
 
 
+def short_checkpoint(checkpoint_id: str) -> str:
+    """A local folder id `/long/path/to/my-bert` -> `…/my-bert` (for table headers); bundled and hub ids unchanged."""
+    if checkpoint_id.startswith("hub:") or "/" not in checkpoint_id:
+        return checkpoint_id
+    return "…/" + checkpoint_id.rstrip("/").rsplit("/", 1)[-1]
+
+
 def experiment_label(exp: dict[str, Any]) -> str:
     name = f" · {exp['name']}" if exp.get("name") else ""
     return f"{exp['experiment_id']}{name} · {exp['kind']} · {status_text(exp['status'])}"
