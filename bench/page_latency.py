@@ -20,7 +20,10 @@ Phases:
            in the server's own CPU worker thread: it is submitted through the New experiment form, and the phase
            starts once its first trial reports training steps. It is cancelled (Cancel button) at the end.
 
-Targets: 1 s idle, 2 s during a run; the ratio is median / target (<= 1 meets the target).
+Targets: 1 s idle, 2 s during a run; the ratio is median drawn / target (<= 1 meets the target).
+Baseline: a bare Streamlit page (bench/bare_app.py: a title only, its own server) is loaded in the same rounds;
+"x bare" is a page's median drawn time over the baseline's, i.e. what the dashboard adds to Streamlit's own floor.
+Full loads on a small shared machine vary by 20-30% from one run to the next; "x bare" varies much less.
 One server (`streamlit run app.py`, EMBEDXFER_WORKERS=cpu=1) and Debian's chromium, as in tests/test_browser.py.
 
 Usage: python bench/page_latency.py [--loads 3] [--home DIR] [--json OUT]
@@ -52,6 +55,10 @@ from browser_support import (  # noqa: E402
 )
 
 TARGET_IDLE_S, TARGET_RUN_S = 1.0, 2.0
+# The named baseline, measured in the same rounds: a page with only a title, served by its own Streamlit server
+# (bench/bare_app.py). It is the floor of any full page load on this machine at this moment, so "x bare" says what
+# the dashboard adds on top of Streamlit itself, whatever the machine's speed that day.
+BASELINE = "bare page (base)"
 FINISHED = ("bench finished run", {
     "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 64, "epochs": 1.0, "max_length": 64,
     "eval_size": 100, "seeds": [0],
@@ -113,13 +120,16 @@ def time_load(page, url: str, title: str, need: dict[str, int]) -> tuple[float, 
     return (finished_ms / 1000 if finished_ms is not None else math.nan), drawn
 
 
-def measure(page, base: str, rows, loads: int) -> dict[str, list[tuple[float, float]]]:
+def measure(page, base: str, rows, loads: int, baseline: tuple | None = None) -> dict[str, list[tuple[float, float]]]:
     """`loads` rounds over all pages (not page by page), so drift in machine load (the run's evaluation phases,
     another process) spreads over every page alike."""
-    times: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in rows}
+    targets = [(label, base + path, title, need) for label, path, title, need in rows]
+    if baseline:
+        targets.insert(0, baseline)  # (label, absolute url, title, need), measured in the same rounds
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in targets}
     for _ in range(loads):
-        for label, path, title, need in rows:
-            times[label].append(time_load(page, base + path, title, need))
+        for label, url, title, need in targets:
+            times[label].append(time_load(page, url, title, need))
     return times
 
 
@@ -149,6 +159,8 @@ def main() -> int:
 
     home = Path(args.home or tempfile.mkdtemp(prefix="embedxfer-bench-")) / "home"
     server = start_server(home, workers="cpu=1")
+    bare_server = start_server(home.parent / "bare-home", workers="", script=ROOT / "bench" / "bare_app.py")
+    bare = (BASELINE, bare_server.url + "/", "Bare Streamlit page", {})
     store = Store(home)
     results: dict = {"targets_s": {"idle": TARGET_IDLE_S, "run": TARGET_RUN_S}, "loads": args.loads}
     try:
@@ -169,7 +181,7 @@ def main() -> int:
 
             idle_rows = STATIC_PAGES + run_pages(finished_id)
             print("idle: measuring…", flush=True)
-            idle = measure(page, server.url, idle_rows, args.loads)
+            idle = measure(page, server.url, idle_rows, args.loads, bare)
             assert not store.list_experiments(status="running"), "something is running during the idle phase"
 
             live_id = submit_finetune(page, server.url, LONG[1], name=LONG[0])
@@ -177,7 +189,7 @@ def main() -> int:
             steps_before = trial_steps(store, live_id)
             print(f"run: {live_id} training (step {steps_before}); measuring…", flush=True)
             run_rows = STATIC_PAGES + run_pages(finished_id, live_id)
-            during = measure(page, server.url, run_rows, args.loads)
+            during = measure(page, server.url, run_rows, args.loads, bare)
             steps_after = trial_steps(store, live_id)
             still_running = store.get_experiment(live_id)["status"] == "running"
 
@@ -187,14 +199,14 @@ def main() -> int:
             browser.close()
     finally:
         server.stop()
+        bare_server.stop()
 
     print()
-    print(f"{'':<18} {'first':>6}  {'idle (target 1 s)':^23}  {'during a run (target 2 s)':^25}")
-    print(
-        f"{'page':<18} {'ms':>6}  {'finished':>8} {'drawn':>6} {'ratio':>6}  {'finished':>8} {'drawn':>6} {'ratio':>6}"
-    )
+    print(f"{'':<18} {'first':>6}  {'idle (target 1 s)':^31}  {'during a run (target 2 s)':^31}")
+    head = f"{'finished':>8} {'drawn':>6} {'ratio':>6} {'x bare':>7}"
+    print(f"{'page':<18} {'ms':>6}  {head}  {head}")
     table = []
-    for label, *_ in run_rows:
+    for label in [BASELINE] + [label for label, *_ in run_rows]:
         idle_loads, run_loads = idle.get(label, []), during[label]
         row = {
             "page": label,
@@ -208,14 +220,21 @@ def main() -> int:
         }
         row["idle_ratio"] = row["idle_ms"] / (TARGET_IDLE_S * 1000) if row["idle_ms"] is not None else None
         row["run_ratio"] = row["run_ms"] / (TARGET_RUN_S * 1000)
+        base_idle, base_run = median_ms(idle[BASELINE], 1), median_ms(during[BASELINE], 1)
+        row["idle_x_bare"] = row["idle_ms"] / base_idle if row["idle_ms"] is not None else None
+        row["run_x_bare"] = row["run_ms"] / base_run
         table.append(row)
         print(
-            f"{label:<18} {cell(row['first_ms'], 'd', 6)}  {cell(row['idle_finished_ms'], 'd', 8)}"
-            f" {cell(row['idle_ms'], 'd', 6)} {cell(row['idle_ratio'], '.2f', 6)}"
-            f"  {cell(row['run_finished_ms'], 'd', 8)} {cell(row['run_ms'], 'd', 6)} {cell(row['run_ratio'], '.2f', 6)}"
+            f"{label:<18} {cell(row['first_ms'], 'd', 6)}"
+            f"  {cell(row['idle_finished_ms'], 'd', 8)} {cell(row['idle_ms'], 'd', 6)}"
+            f" {cell(row['idle_ratio'], '.2f', 6)} {cell(row['idle_x_bare'], '.2f', 7)}"
+            f"  {cell(row['run_finished_ms'], 'd', 8)} {cell(row['run_ms'], 'd', 6)}"
+            f" {cell(row['run_ratio'], '.2f', 6)} {cell(row['run_x_bare'], '.2f', 7)}"
         )
-    worst = max(max(r["idle_ratio"] or 0, r["run_ratio"]) for r in table)
+    pages = [r for r in table if r["page"] != BASELINE]
+    worst = max(max(r["idle_ratio"] or 0, r["run_ratio"]) for r in pages)
     print(f"\nworst ratio (drawn / target): {worst:.2f} -> {'all targets met' if worst <= 1 else 'a target is missed'}")
+    print(f"x bare: drawn time over the bare Streamlit page's ({BASELINE!r}, bench/bare_app.py) in the same rounds")
     print(
         f"\nduring the run phase the server's worker trained from step {steps_before} to {steps_after}"
         f" ({'still running' if still_running else 'NO LONGER RUNNING: the run phase is not fully under load'});"

@@ -128,8 +128,10 @@ def start_server(
     extra_checkpoints: Iterable[str | Path] = (),
     env: dict[str, str] | None = None,
     timeout: float = 120.0,
+    script: Path = ROOT / "app.py",
 ) -> Server:
-    """Start `streamlit run app.py` against `home` and wait until `/_stcore/health` answers."""
+    """Start `streamlit run <script>` (the dashboard by default) against `home`; wait until `/_stcore/health`
+    answers."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -145,7 +147,7 @@ def start_server(
     }
     log = home.parent / f"streamlit-{port}.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
