@@ -282,9 +282,9 @@ def _set_field(page: Any, key: str, value: Any) -> None:
     field.press("Enter")  # Streamlit commits a text or number input on Enter (or blur)
 
 
-def submit_finetune(page: Any, base_url: str, config: dict[str, Any], *, name: str = "") -> str:
-    """Open New experiment, set each `config` field through its widget (waiting until the form's YAML shows it),
-    launch, and return the experiment id from the runs URL the page switches to."""
+def fill_finetune_form(page: Any, base_url: str, config: dict[str, Any], *, name: str = "") -> None:
+    """Open New experiment and set each `config` field through its widget (waiting until the form's YAML shows it),
+    then wait until Launch is enabled."""
     open_page(page, f"{base_url}/new?kind=finetune", "New experiment")
     for field, value in config.items():
         _set_field(page, f"new-finetune-{field}", value)
@@ -301,11 +301,25 @@ def submit_finetune(page: Any, base_url: str, config: dict[str, Any], *, name: s
     errors = page_errors(page)
     if errors:
         raise AssertionError(f"the form shows errors: {errors}")
+
+
+def click_launch(page: Any) -> None:
     page.locator(".st-key-new-launch button").first.click()
+
+
+def launched_experiment(page: Any) -> str:
+    """The experiment id from the runs URL the page switches to after Launch."""
     page.wait_for_url(re.compile(r"/runs\?experiment="), timeout=60_000)
     match = re.search(r"[?&]experiment=([^&#]+)", page.url)
     assert match, page.url
     return match.group(1)
+
+
+def submit_finetune(page: Any, base_url: str, config: dict[str, Any], *, name: str = "") -> str:
+    """Fill the form, launch, and return the new experiment's id."""
+    fill_finetune_form(page, base_url, config, name=name)
+    click_launch(page)
+    return launched_experiment(page)
 
 
 # --- the runs page ---------------------------------------------------------------------------------------------------

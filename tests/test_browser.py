@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from browser_support import (
     VIEWPORT,
+    click_launch,
+    fill_finetune_form,
     grid_rows,
     launch_chromium,
+    launched_experiment,
     open_page,
     page_errors,
     poll,
@@ -239,6 +242,44 @@ def test_cancel_from_another_tab(server, browser, screens, tiny_checkpoints):
     assert store.get_experiment(experiment_id)["status"] == "cancelled"
     trials = store.list_trials(experiment_id)
     assert len(trials) == 3 and {t["status"] for t in trials} == {"cancelled"}, trials
+
+
+def test_two_sessions_launch_at_once(server, browser, tiny_checkpoints):
+    from embedxfer.store import Store
+
+    tabs = [new_page(browser), new_page(browser)]
+    names = ["concurrent run A", "concurrent run B"]
+    store = Store(server.home)
+    ids: list[str] = []
+    try:
+        run = {"checkpoint": str(tiny_checkpoints["bert"]), **LONG_RUN, "seeds": [0]}
+        for tab, name in zip(tabs, names, strict=True):
+            fill_finetune_form(tab, server.url, run, name=name)
+        for tab in tabs:  # both clicks go out before either page has switched to its run
+            click_launch(tab)
+        ids = [launched_experiment(tab) for tab in tabs]
+        assert len(set(ids)) == 2, ids
+        for tab, name, experiment_id in zip(tabs, names, ids, strict=True):
+            wait_idle(tab, name)  # each session shows its own run
+            assert store.get_experiment(experiment_id)["name"] == name
+            assert run_status(tab, experiment_id) in {"queued", "running"}
+        # one CPU worker: one trains, the other waits its turn
+        statuses = sorted(store.get_experiment(i)["status"] for i in ids)
+        assert statuses in (["queued", "running"], ["queued", "queued"]), statuses
+        open_page(tabs[0], f"{server.url}/runs", "Runs")
+        history = poll(
+            lambda: grid_rows(tabs[0].locator(f'{MAIN} [data-testid="stDataFrame"]').first),
+            timeout=30, what="the runs history",
+        )  # fmt: skip
+        listed = {row["experiment"]: row["name"] for row in history}
+        assert all(listed.get(i) == name for i, name in zip(ids, names, strict=True)), history
+    finally:
+        for experiment_id in ids:  # free the worker for the tests after this one
+            store.request_cancel(experiment_id=experiment_id)
+        for tab in tabs:
+            tab.context.close()
+    for experiment_id in ids:
+        poll(lambda i=experiment_id: store.get_experiment(i)["status"] == "cancelled", timeout=60, what="cancelled")
 
 
 # (screenshot, path, title, plotly charts on the page)
