@@ -5,8 +5,9 @@ Layout under the embedxfer home (`EMBEDXFER_HOME`, default ``~/.embedxfer``)::
     store.sqlite                 WAL mode, so a CLI run can write while the dashboard reads
     artifacts/<trial_id>/<name>  curves, projections, module weights; written atomically
 
-Connections, locking and the schema live in `embedxfer.store_db`, artifact files in
-`embedxfer.store_artifacts`, row shaping and the public JSON in `embedxfer.store_views`. Times are unix seconds (float).
+Connections, locking and the schema live in `embedxfer.store_db`, metrics and events in `embedxfer.store_metrics`,
+artifact files in `embedxfer.store_artifacts`, row shaping and the public JSON in `embedxfer.store_views`.
+Times are unix seconds (float).
 
 Trial statuses (see `embedxfer.experiments.base.TRIAL_STATUSES`) and the derived experiment status:
 
@@ -31,9 +32,8 @@ import secrets
 import shutil
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from typing import Any
 from embedxfer.errors import StoreError
 from embedxfer.experiments.base import FINISHED_STATUSES, TRIAL_STATUSES, TrialSpec
 from embedxfer.store_artifacts import ArtifactStore, write_atomic
-from embedxfer.store_db import Database
+from embedxfer.store_metrics import MetricBuffer, MetricsAndEvents
 from embedxfer.store_views import experiment_json, experiment_status, mentions, metrics_frame, parse_trial
 
 __all__ = ["RESUMABLE", "MetricBuffer", "Store", "new_experiment_id", "pid_alive", "trial_id_for", "write_atomic"]
@@ -94,7 +94,7 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
-class Store(ArtifactStore, Database):
+class Store(ArtifactStore, MetricsAndEvents):
     """The run store: experiments, trials, metrics, events and artifacts under `root` (default: embedxfer home)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, lock_timeout: float = 120.0) -> None:
@@ -459,78 +459,6 @@ class Store(ArtifactStore, Database):
 
         return self._read(query)
 
-    # ---------------------------------------------------------------- metrics and events
-    def log_step_metrics(self, trial_id: str, rows: Iterable[tuple[int, str, float]]) -> int:
-        """Store (step, name, value) rows in one transaction (a repeated step/name overwrites); returns the count."""
-        batch = [(trial_id, int(step), str(name), _as_float(value)) for step, name, value in rows]
-        if batch:
-            self._write(lambda conn: conn.executemany("INSERT OR REPLACE INTO step_metrics VALUES (?, ?, ?, ?)", batch))
-        return len(batch)
-
-    @staticmethod
-    def _insert_final(conn: sqlite3.Connection, trial_id: str, metrics: dict[str, float]) -> None:
-        conn.executemany(
-            "INSERT OR REPLACE INTO final_metrics VALUES (?, ?, ?)",
-            [(trial_id, str(k), _as_float(v)) for k, v in metrics.items()],
-        )
-
-    def set_final_metrics(self, trial_id: str, metrics: dict[str, float]) -> None:
-        self._write(lambda conn: self._insert_final(conn, trial_id, metrics))
-
-    def final_metrics(self, trial_id: str) -> dict[str, float | None]:
-        rows = self._read(
-            lambda conn: conn.execute(
-                "SELECT name, value FROM final_metrics WHERE trial_id = ? ORDER BY name", (trial_id,)
-            ).fetchall()  # fmt: skip
-        )
-        return dict(rows)
-
-    def step_metrics(self, trial_id: str, names: Sequence[str] | None = None) -> Any:
-        """A trial's per-step metrics as a DataFrame (step, name, value), sorted by name then step."""
-        import pandas as pd
-
-        sql = "SELECT step, name, value FROM step_metrics WHERE trial_id = ?"
-        args: list[Any] = [trial_id]
-        if names:
-            sql += f" AND name IN ({', '.join('?' * len(names))})"
-            args += list(names)
-        rows = self._read(lambda conn: conn.execute(sql + " ORDER BY name, step", args).fetchall())
-        return pd.DataFrame(rows, columns=["step", "name", "value"]).astype({"value": float})
-
-    def experiment_step_metrics(self, experiment_id: str, names: Sequence[str] | None = None) -> Any:
-        """Per-step metrics of all the experiment's trials: trial_id, condition, seed, step, name, value."""
-        import pandas as pd
-
-        sql = (
-            "SELECT t.id, t.condition, t.seed, m.step, m.name, m.value FROM step_metrics m "
-            "JOIN trials t ON t.id = m.trial_id WHERE t.experiment_id = ?"
-        )
-        args: list[Any] = [experiment_id]
-        if names:
-            sql += f" AND m.name IN ({', '.join('?' * len(names))})"
-            args += list(names)
-        rows = self._read(lambda conn: conn.execute(sql + " ORDER BY t.idx, m.name, m.step", args).fetchall())
-        columns = ["trial_id", "condition", "seed", "step", "name", "value"]
-        return pd.DataFrame(rows, columns=columns).astype({"value": float})
-
-    def add_event(self, experiment_id: str, message: str, *, trial_id: str | None = None, level: str = "info") -> None:
-        self._write(lambda conn: conn.execute(
-            "INSERT INTO events (experiment_id, trial_id, time, level, message) VALUES (?, ?, ?, ?, ?)",
-            (experiment_id, trial_id, time.time(), level, message)))  # fmt: skip
-
-    def events(self, experiment_id: str, *, trial_id: str | None = None, limit: int | None = None) -> list[dict]:
-        """Events oldest first (dicts: time, level, message, trial_id); `limit` keeps the newest."""
-        sql = "SELECT id, time, level, message, trial_id FROM events WHERE experiment_id = ?"
-        args: list[Any] = [experiment_id]
-        if trial_id:
-            sql += " AND trial_id = ?"
-            args.append(trial_id)
-        sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        rows = self._read(lambda conn: conn.execute(sql, args).fetchall())
-        return [{"time": r[1], "level": r[2], "message": r[3], "trial_id": r[4]} for r in reversed(rows)]
-
     # ---------------------------------------------------------------- results
     def _snapshot(self, experiment_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict]]:
         """Experiment, trials and {trial_id: {metric: value}} read in one transaction, so they agree."""
@@ -557,35 +485,3 @@ class Store(ArtifactStore, Database):
     def experiment_json(self, experiment_id: str) -> dict[str, Any]:
         """The public JSON object of `embedxfer show --json` (DESIGN.md, "Public interfaces")."""
         return experiment_json(*self._snapshot(experiment_id))
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-class MetricBuffer:
-    """Collects a trial's per-step metrics and writes them in batches (every `max_rows` rows or `max_seconds`)
-    instead of one commit per step. Call `flush()` at the end of the trial."""
-
-    def __init__(self, store: Store, trial_id: str, *, max_rows: int = 500, max_seconds: float = 2.0) -> None:
-        self.store, self.trial_id = store, trial_id
-        self.max_rows, self.max_seconds = max_rows, max_seconds
-        self._rows: list[tuple[int, str, float]] = []
-        self._last_flush = time.monotonic()
-        self._lock = threading.Lock()
-
-    def add(self, step: int, metrics: dict[str, float]) -> None:
-        with self._lock:
-            self._rows.extend((int(step), name, value) for name, value in metrics.items())
-            due = len(self._rows) >= self.max_rows or time.monotonic() - self._last_flush >= self.max_seconds
-        if due:
-            self.flush()
-
-    def flush(self) -> int:
-        with self._lock:
-            rows, self._rows = self._rows, []
-            self._last_flush = time.monotonic()
-        return self.store.log_step_metrics(self.trial_id, rows) if rows else 0
