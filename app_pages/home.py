@@ -4,7 +4,17 @@ import streamlit as st
 
 from embedxfer.experiments import list_kinds
 from ui import services
-from ui.common import PAGE_CHECKPOINTS, PAGE_DATA, PAGE_NEW, PAGE_RUNS, fmt_ago, short_task, show_error, status_md
+from ui.common import (
+    PAGE_CHECKPOINTS,
+    PAGE_DATA,
+    PAGE_NEW,
+    PAGE_RUNS,
+    checkpoints_and_tasks,
+    counted,
+    fmt_ago,
+    show_error,
+    status_md,
+)
 
 # (kind or analysis, title, question, source) in the order a newcomer meets them (DESIGN.md)
 FAMILIES = (
@@ -61,10 +71,8 @@ if not latest:
         "or run `embedxfer run config.yaml` in a terminal: it lands in the same store."
     )
 for exp in latest:
-    config = exp["config"]
-    what = " · ".join(str(v) for v in (config.get("checkpoint"), short_task(str(config.get("task", "")))) if v)
     label = f"{status_md(exp['status'])} · {exp['kind']} · {exp['name'] or exp['experiment_id']}"
     row = st.columns([4, 3, 2])
     row[0].page_link(PAGE_RUNS, label=label, query_params={"experiment": exp["experiment_id"]})
-    row[1].caption(what)
-    row[2].caption(f"{exp['n_trials']} trials · {fmt_ago(exp['created_at'])}")
+    row[1].caption(checkpoints_and_tasks(exp["config"]))
+    row[2].caption(f"{counted(exp['n_trials'], 'trial')} · {fmt_ago(exp['created_at'])}")

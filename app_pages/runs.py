@@ -7,7 +7,17 @@ import streamlit as st
 from embedxfer.errors import StoreError
 from embedxfer.experiments import list_kinds
 from ui import services
-from ui.common import ACTIVE, PAGE_NEW, config_mentions, fmt_time, short_task, show_error, status_text
+from ui.common import (
+    ACTIVE,
+    PAGE_NEW,
+    config_mentions,
+    counted,
+    fmt_time,
+    short_checkpoint,
+    short_task,
+    show_error,
+    status_text,
+)
 from ui.experiment_view import render_experiment
 
 STATUSES = ("running", "queued", "completed", "partial", "failed", "cancelled", "interrupted")
@@ -26,8 +36,8 @@ def history_table(experiments: list[dict]) -> pd.DataFrame:
         rows.append({
             "experiment": exp["experiment_id"], "name": exp["name"], "kind": exp["kind"],
             "status": status_text(exp["status"]), "done": f"{counts.get('completed', 0)}/{exp['n_trials']}",
-            "checkpoint": config_mentions(config, "checkpoint"),
-            "task": short_task(config_mentions(config, "task")), "created": fmt_time(exp["created_at"]),
+            "checkpoint": ", ".join(map(short_checkpoint, config_mentions(config, "checkpoint"))),
+            "task": ", ".join(map(short_task, config_mentions(config, "task"))), "created": fmt_time(exp["created_at"]),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -46,7 +56,7 @@ def render_history(filters: dict) -> None:
             st.page_link(PAGE_NEW, label="New experiment", icon=":material/science:")
         return
     active = sum(1 for exp in experiments if exp["status"] in ACTIVE)
-    st.caption(f"{len(experiments)} experiment(s), {active} active. Select a row to open it.")
+    st.caption(f"{counted(len(experiments), 'experiment')}, {active} active. Select a row to open it.")
     event = st.dataframe(
         history_table(experiments), hide_index=True, width="stretch", on_select="rerun",
         selection_mode="single-row", key="runs-table",

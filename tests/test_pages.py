@@ -227,7 +227,12 @@ def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tm
     ]
 
     history = open_page("app_pages/runs.py")
-    assert experiment_id in set(history.dataframe[0].value["experiment"])
+    row = history.dataframe[0].value.set_index("experiment").loc[experiment_id]
+    # a local folder shows as its last part, so the task column still fits beside it
+    assert row["checkpoint"] == "…/tiny-bert" and row["task"].startswith("file:") and row["done"] == "1/1"
+    assert history.caption[0].value.startswith("1 experiment, 0 active")
+    home = open_page("app_pages/home.py")
+    assert any(c.value.startswith("1 trial · ") for c in home.caption), [c.value for c in home.caption]
 
     # PNG of the open figure, rendered by kaleido through the system Chromium
     request.getfixturevalue("chromium")

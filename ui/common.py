@@ -83,15 +83,28 @@ def fmt_bytes(n: int | None) -> str:
     return "–" if n is None else f"{n / 2**30:.1f} GiB"
 
 
-def config_mentions(config: dict[str, Any], key_part: str) -> str:
-    """Values of config fields whose name contains `key_part` (checkpoint, task), joined for a table cell."""
+def config_mentions(config: dict[str, Any], key_part: str) -> list[str]:
+    """Values of config fields whose name contains `key_part` (checkpoint, task), each once, in field order."""
     found: list[str] = []
     for key, value in config.items():
         if key_part not in key:
             continue
         values = value if isinstance(value, list) else [value]
         found += [str(v) for v in values if isinstance(v, str | int | float) and str(v)]
-    return ", ".join(dict.fromkeys(found))
+    return list(dict.fromkeys(found))
+
+
+def checkpoints_and_tasks(config: dict[str, Any], *, short: bool = True) -> str:
+    """`…/my-bert · tweets-binary`: what an experiment ran on, for a caption (full folder paths with short=False)."""
+    checkpoints = config_mentions(config, "checkpoint")
+    if short:
+        checkpoints = [short_checkpoint(c) for c in checkpoints]
+    return " · ".join([*checkpoints, *map(short_task, config_mentions(config, "task"))])
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 trial`, `3 trials` (regular plurals only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def short_task(name: str | None) -> str:

@@ -21,8 +21,9 @@ from ui.common import (
     ACTIVE,
     PAGE_BOARD,
     PAGE_NEW,
+    checkpoints_and_tasks,
+    counted,
     fmt_time,
-    short_task,
     show_error,
     show_text_block,
     status_md,
@@ -38,10 +39,9 @@ def render_experiment(jm: Any, experiment_id: str) -> None:
     exp = store.get_experiment(experiment_id)
     config = exp["config"]
     st.title(exp["name"] or experiment_id)
-    what = " · ".join(str(v) for v in (config.get("checkpoint"), short_task(str(config.get("task", "")))) if v)
     st.caption(
-        f"`{experiment_id}` · {exp['kind']} · {what} · {status_md(exp['status'])} · "
-        f"{exp['n_trials']} trials · created {fmt_time(exp['created_at'])}"
+        f"`{experiment_id}` · {exp['kind']} · {checkpoints_and_tasks(config, short=False)} · "
+        f"{status_md(exp['status'])} · {counted(exp['n_trials'], 'trial')} · created {fmt_time(exp['created_at'])}"
     )
     _actions(jm, exp)
     if exp["status"] in ACTIVE:
@@ -62,7 +62,7 @@ def _actions(jm: Any, exp: dict[str, Any]) -> None:
     cols = st.columns(5)
     if cols[0].button("Cancel", key="runs-cancel", disabled=not active, icon=":material/stop:"):
         n = jm.cancel(experiment_id=experiment_id)
-        st.toast(f"Cancelling {n} trial(s); running ones stop at their next step.")
+        st.toast(f"Cancelling {counted(n, 'trial')}; running ones stop at their next step.")
         st.rerun()
     if cols[1].button(
         f"Resume ({resumable})", key="runs-resume", disabled=active or not resumable, icon=":material/replay:",
@@ -73,7 +73,7 @@ def _actions(jm: Any, exp: dict[str, Any]) -> None:
         except EmbedxferError as exc:
             show_error(exc)
         else:
-            st.toast(f"Queued {n} trial(s) again.")
+            st.toast(f"Queued {counted(n, 'trial')} again.")
             st.rerun()
     new_id = None
     if cols[2].button("Re-run", key="runs-rerun", icon=":material/content_copy:", help="A new experiment, same config"):

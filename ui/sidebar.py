@@ -30,7 +30,7 @@ def _queue() -> None:
         show_error(exc)
         return
     st.markdown(
-        f"**Queue**  \n:material/play_circle: {active['running']} running · :material/schedule: "
+        f"**Queue** (trials)  \n:material/play_circle: {active['running']} running · :material/schedule: "
         f"{active['queued']} queued · :material/check_circle: {active['finished_today']} finished today"
     )
     busy = [w for w in active["workers"] if w["trial_id"]]
