@@ -44,10 +44,23 @@ def parameter_counts(checkpoint_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def catalog_section(rows: list[dict], extra_ids: list[str]) -> None:
+    # architecture first, under short headers, so the whole row fits beside a long folder id (which is cut to a
+    # medium width; hovering shows it in full)
+    short_headers = {
+        "num_layers": "layers", "hidden_size": "width", "num_heads": "heads", "ffn_size": "ffn",
+        "vocab_size": "vocab", "tokenizer_kind": "tokenizer",
+    }  # fmt: skip
+    columns = [*INFO_COLUMNS, "parameters", "origin", "status", "source", "note"]
+    frame = pd.DataFrame(rows).set_index("id")
     st.dataframe(
-        pd.DataFrame(rows).set_index("id"),
+        frame,
         width="stretch",
-        column_config={"note": st.column_config.TextColumn("note", width="large")},
+        column_order=[c for c in columns if c in frame.columns],
+        column_config={
+            "_index": st.column_config.TextColumn("id", width="medium"),
+            "note": st.column_config.TextColumn("note", width="large"),
+            **{name: st.column_config.Column(header) for name, header in short_headers.items()},
+        },
     )
     st.caption(
         "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
