@@ -10,10 +10,10 @@ from ui import services
 from ui.common import (
     ACTIVE,
     PAGE_NEW,
-    config_mentions,
     counted,
     fmt_time,
-    short_checkpoint,
+    mentioned_checkpoints,
+    mentioned_tasks,
     short_task,
     show_error,
     status_text,
@@ -36,8 +36,8 @@ def history_table(experiments: list[dict]) -> pd.DataFrame:
         rows.append({
             "experiment": exp["experiment_id"], "name": exp["name"], "kind": exp["kind"],
             "status": status_text(exp["status"]), "done": f"{counts.get('completed', 0)}/{exp['n_trials']}",
-            "checkpoint": ", ".join(map(short_checkpoint, config_mentions(config, "checkpoint"))),
-            "task": ", ".join(map(short_task, config_mentions(config, "task"))), "created": fmt_time(exp["created_at"]),
+            "checkpoint": ", ".join(mentioned_checkpoints(config)), "task": ", ".join(mentioned_tasks(config)),
+            "created": fmt_time(exp["created_at"]),
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -94,12 +94,20 @@ def config_mentions(config: dict[str, Any], key_part: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def mentioned_checkpoints(config: dict[str, Any], *, short: bool = True) -> list[str]:
+    """The checkpoints an experiment config names; local folders as `…/name` unless short=False."""
+    checkpoints = config_mentions(config, "checkpoint")
+    return [short_checkpoint(c) for c in checkpoints] if short else checkpoints
+
+
+def mentioned_tasks(config: dict[str, Any]) -> list[str]:
+    """The tasks an experiment config names, uploaded files by their file name."""
+    return [short_task(t) for t in config_mentions(config, "task")]
+
+
 def checkpoints_and_tasks(config: dict[str, Any], *, short: bool = True) -> str:
     """`…/my-bert · tweets-binary`: what an experiment ran on, for a caption (full folder paths with short=False)."""
-    checkpoints = config_mentions(config, "checkpoint")
-    if short:
-        checkpoints = [short_checkpoint(c) for c in checkpoints]
-    return " · ".join([*checkpoints, *map(short_task, config_mentions(config, "task"))])
+    return " · ".join([*mentioned_checkpoints(config, short=short), *mentioned_tasks(config)])
 
 
 def counted(n: int, noun: str) -> str:
