@@ -171,7 +171,7 @@ def main() -> int:
             page = context.new_page()
 
             # "first": the first load of each page in this server process (imports, caches, job manager start)
-            first = measure(page, server.url, STATIC_PAGES, 1)
+            first = measure(page, server.url, STATIC_PAGES, 1, bare)
             print("submitting a small run and waiting for it to finish (first use converts minilm-l3)…", flush=True)
             finished_id = submit_finetune(page, server.url, FINISHED[1], name=FINISHED[0])
             poll(lambda: store.get_experiment(finished_id)["status"] not in ("queued", "running"), timeout=900,
@@ -206,6 +206,7 @@ def main() -> int:
     head = f"{'finished':>8} {'drawn':>6} {'ratio':>6} {'x bare':>7}"
     print(f"{'page':<18} {'ms':>6}  {head}  {head}")
     table = []
+    base_idle, base_run = median_ms(idle[BASELINE], 1), median_ms(during[BASELINE], 1)
     for label in [BASELINE] + [label for label, *_ in run_rows]:
         idle_loads, run_loads = idle.get(label, []), during[label]
         row = {
@@ -220,7 +221,6 @@ def main() -> int:
         }
         row["idle_ratio"] = row["idle_ms"] / (TARGET_IDLE_S * 1000) if row["idle_ms"] is not None else None
         row["run_ratio"] = row["run_ms"] / (TARGET_RUN_S * 1000)
-        base_idle, base_run = median_ms(idle[BASELINE], 1), median_ms(during[BASELINE], 1)
         row["idle_x_bare"] = row["idle_ms"] / base_idle if row["idle_ms"] is not None else None
         row["run_x_bare"] = row["run_ms"] / base_run
         table.append(row)
