@@ -33,6 +33,7 @@ app: setup
 
 test: setup-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 lint: setup-dev

@@ -6,9 +6,9 @@ link restores it; the whole board downloads as one self-contained HTML file.
 
 import streamlit as st
 
-from embedxfer.board import DEFAULT_COLS, BoardItem, board_html, format_board, parse_board, parse_cols
 from embedxfer.errors import EmbedxferError, StoreError
-from embedxfer.figures import build_figure, figures_for
+from embedxfer.results import build_figure, figures_for
+from embedxfer.results.board import DEFAULT_COLS, BoardItem, board_html, format_board, parse_board, parse_cols
 from ui import services
 from ui.common import PAGE_NEW, PAGE_RUNS, experiment_label, show_error
 from ui.results import BOARD_MEMORY, data_for
@@ -62,9 +62,11 @@ def picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
     )
     specs = figures_for(by_id[chosen]["kind"]) if chosen else []
     figure = cols[1].selectbox(
-        "Figure", [s.name for s in specs], key="board-figure",
+        "Figure",
+        [s.name for s in specs],
+        key="board-figure",
         format_func=lambda n: next((s.title for s in specs if s.name == n), n),
-    )  # fmt: skip
+    )
     if cols[2].button("Add", key="board-add", disabled=not figure, type="primary"):
         item = BoardItem(chosen, figure)
         save(items + ([item] if item not in items else []))
@@ -120,8 +122,13 @@ else:
                     save([it for i, it in enumerate(items) if i != index])
     cols = st.columns([2, 1, 3])
     cols[0].download_button(
-        "Download board (HTML)", lambda: board_html(tiles, picked), file_name="embedxfer-board.html",
-        mime="text/html", key="board-download", on_click="ignore", icon=":material/download:",
-    )  # fmt: skip
+        "Download board (HTML)",
+        lambda: board_html(tiles, picked),
+        file_name="embedxfer-board.html",
+        mime="text/html",
+        key="board-download",
+        on_click="ignore",
+        icon=":material/download:",
+    )
     if cols[1].button("Clear board", key="board-clear"):
         save([])

@@ -38,7 +38,7 @@ def catalog_rows(ids: tuple[str, ...], registered: tuple[str, ...]) -> list[dict
 
 @st.cache_data(max_entries=8, show_spinner="Loading the checkpoint to count its parameters…")
 def parameter_counts(checkpoint_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from embedxfer.summaries import checkpoint_parameter_counts
+    from embedxfer.overviews import checkpoint_parameter_counts
 
     return checkpoint_parameter_counts(checkpoint_id)
 
@@ -47,9 +47,13 @@ def catalog_section(rows: list[dict], extra_ids: list[str]) -> None:
     # architecture first, under short headers, so the whole row fits beside a long folder id (which is cut to a
     # medium width; hovering shows it in full)
     short_headers = {
-        "num_layers": "layers", "hidden_size": "width", "num_heads": "heads", "ffn_size": "ffn",
-        "vocab_size": "vocab", "tokenizer_kind": "tokenizer",
-    }  # fmt: skip
+        "num_layers": "layers",
+        "hidden_size": "width",
+        "num_heads": "heads",
+        "ffn_size": "ffn",
+        "vocab_size": "vocab",
+        "tokenizer_kind": "tokenizer",
+    }
     columns = [*INFO_COLUMNS, "parameters", "origin", "status", "source", "note"]
     frame = pd.DataFrame(rows).set_index("id")
     st.dataframe(

@@ -15,7 +15,7 @@ from ui.common import PAGE_NEW, short_task, show_error, show_text_block
 
 @st.cache_data(max_entries=16, show_spinner="Loading the task…")
 def overview(name: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    from embedxfer.summaries import label_balance, sample_rows, task_overview
+    from embedxfer.overviews import label_balance, sample_rows, task_overview
 
     task = load_task(name)
     return task_overview(task), label_balance(task), sample_rows(task)
@@ -27,11 +27,15 @@ def task_rows(registered: list[dict]) -> list[dict]:
         for t in list_tasks()
     ]
     rows += [
-        {"task": t["name"], "modality": "text", "labels": t.get("label_kind", "classes"),
-         "metric": "pearson" if t.get("label_kind") == "regression" else "accuracy",
-         "about": f"your file {short_task(t['name'])}: text {t['text_column']!r}, label {t['label_column']!r}"}
+        {
+            "task": t["name"],
+            "modality": "text",
+            "labels": t.get("label_kind", "classes"),
+            "metric": "pearson" if t.get("label_kind") == "regression" else "accuracy",
+            "about": f"your file {short_task(t['name'])}: text {t['text_column']!r}, label {t['label_column']!r}",
+        }
         for t in registered
-    ]  # fmt: skip
+    ]
     return rows
 
 

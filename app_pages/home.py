@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from embedxfer.experiments import list_kinds
+from embedxfer.experiments import list_kinds, planned_kinds
 from ui import services
 from ui.common import (
     PAGE_CHECKPOINTS,
@@ -16,26 +16,6 @@ from ui.common import (
     status_md,
 )
 
-# (kind or analysis, title, question, source) in the order a newcomer meets them (DESIGN.md)
-FAMILIES = (
-    ("finetune", "Finetune with frozen parts",
-     "How well does a checkpoint do on a task when some of its parts stay frozen?", "baseline for every family"),
-    ("embedding_transfer", "Embedding transfer",
-     "Does a frozen embedding layer from model A help a different, newly trained model?",
-     "r/MachineLearning 'Transferring Pretrained Embeddings' (2025)"),
-    ("frozen_transformer", "Frozen transformer (FPT)",
-     "Can a language-pretrained transformer with frozen blocks solve non-language tasks?",
-     "Lu et al., arXiv 2103.05247"),
-    ("layer_reinit", "Layer reinitialization + probing",
-     "Which pretrained layers matter for a task, and does it depend on the amount of data?",
-     "Tamkin et al., arXiv 2004.14975"),
-    ("module_porting", "Module porting",
-     "Does a PEFT module trained on host A still work when ported to host B?",
-     "Sabry & Belz, arXiv 2401.14228"),
-    ("embedding_explorer", "Embedding explorer",
-     "What do token-embedding matrices look like, and how similar are two checkpoints?", "no training needed"),
-)  # fmt: skip
-
 st.title("embedxfer")
 st.markdown(
     "**Which parts of a pretrained model carry over, and where?** Pick checkpoints and a task, launch short "
@@ -48,16 +28,20 @@ links[1].page_link(PAGE_DATA, label="Browse tasks or upload data", icon=":materi
 links[2].page_link(PAGE_RUNS, label="All runs", icon=":material/monitoring:")
 
 st.subheader("Start an experiment")
-built = {kind.name for kind in list_kinds()}
+# every registered kind has a card (from its package), then the families still planned
 cards = st.columns(3)
-for i, (kind, title, question, source) in enumerate(FAMILIES):
+kinds = list_kinds()
+for i, kind in enumerate(kinds):
     with cards[i % 3].container(border=True):
-        st.markdown(f"**{title}**")
-        st.caption(f"{question}  \n_{source}_")
-        if kind in built:
-            st.page_link(PAGE_NEW, label=f"Start {kind}", icon=":material/play_arrow:", query_params={"kind": kind})
-        else:
-            st.caption(":material/construction: Not built yet in this version.")
+        st.markdown(f"**{kind.card.title}**")
+        st.caption(f"{kind.card.question}  \n_{kind.card.reference}_")
+        start = {"kind": kind.name, **({"preset": kind.card.quick_preset} if kind.card.quick_preset else {})}
+        st.page_link(PAGE_NEW, label=f"Start {kind.name}", icon=":material/play_arrow:", query_params=start)
+for i, planned in enumerate(planned_kinds(), start=len(kinds)):
+    with cards[i % 3].container(border=True):
+        st.markdown(f"**{planned.card.title}**")
+        st.caption(f"{planned.card.question}  \n_{planned.card.reference}_")
+        st.caption(":material/construction: Not built yet in this version.")
 
 st.subheader("Latest experiments")
 try:

@@ -1,7 +1,10 @@
-"""New experiment: a form generated from the kind's config dataclass, a plan (trials, rough time), launch.
+"""New experiment: a form generated from the kind's config dataclass, presets that fill it, a plan (trials, rough
+time), launch.
 
-URL: ``?kind=<kind>`` picks the kind; ``?from=<experiment id>`` pre-fills the form with that experiment's
-config (re-run with edits). Launching submits to the job manager and opens the run.
+URL: ``?kind=<kind>`` picks the kind; ``?preset=<name>`` fills the form from a preset (Home's cards link here
+with the kind's quick preset); ``?from=<experiment id>`` pre-fills the form with that experiment's config
+(re-run with edits). The config is parsed once per script run and expanded once per distinct config (the plan
+is kept in the session); Launch submits that same plan and opens the run.
 """
 
 import json
@@ -10,28 +13,31 @@ import streamlit as st
 import yaml
 
 from embedxfer.errors import EmbedxferError, StoreError
-from embedxfer.experiments import config_to_dict, get_kind, list_kinds, parse_config
-from embedxfer.experiments.config import parse_config_text
+from embedxfer.experiments import (
+    config_to_dict,
+    get_preset,
+    list_kinds,
+    list_presets,
+    parse_config,
+    parse_config_text,
+    plan_experiment,
+    planned_kinds,
+)
 from ui import services
 from ui.common import PAGE_RUNS, fmt_duration, show_error, show_text_block
 from ui.forms import ConfigForm
 
-PLANNED = ("embedding_transfer", "frozen_transformer", "layer_reinit", "probing", "module_porting")
+DEFAULTS = "(the kind's defaults)"
 
 
-@st.cache_data(ttl=120, max_entries=32, show_spinner="Checking checkpoint, task and parts…")
-def plan(config_json: str) -> dict:
-    """Expand the config (this validates checkpoint, task and part names) and estimate its time."""
-    config = parse_config(json.loads(config_json))
-    kind = get_kind(config.kind)
-    specs = kind.expand(config)
-    per_trial = kind.estimate_seconds(config) if kind.estimate_seconds else None
-    conditions = list(dict.fromkeys(spec.condition for spec in specs))
-    return {"trials": len(specs), "conditions": conditions, "seconds_per_trial": per_trial}
+def fill_from(config: dict) -> None:
+    """Queue `config` to replace the form's values on this run (before the widgets exist)."""
+    st.session_state["new-fill-values"] = config
+    st.session_state["new-kind"] = config["kind"]
 
 
 def apply_yaml() -> None:
-    """Button callback: replace the form's values with a pasted YAML config (runs before widgets exist)."""
+    """Button callback: fill the form from a pasted YAML config."""
     text = st.session_state.get("new-yaml", "")
     try:
         config = parse_config(parse_config_text(text, source="The pasted config"))
@@ -39,8 +45,26 @@ def apply_yaml() -> None:
         st.session_state["new-yaml-error"] = str(exc)
         return
     st.session_state["new-yaml-error"] = ""
-    st.session_state["new-yaml-values"] = config_to_dict(config)
-    st.session_state["new-kind"] = config.kind
+    fill_from(config_to_dict(config))
+
+
+def apply_preset() -> None:
+    """Select-box callback: fill the form from the chosen preset."""
+    name = st.session_state.get("new-preset")
+    if name and name != DEFAULTS:
+        fill_from(get_preset(name).config)
+
+
+def current_plan(config):
+    """The plan of `config`, expanded once per distinct config in this session (expanding checks checkpoint,
+    task and parts, which reads files)."""
+    key = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    cached = st.session_state.get("new-plan")
+    if cached is None or cached[0] != key:
+        with st.spinner("Checking checkpoint, task and parts…"):
+            cached = (key, plan_experiment(config))
+        st.session_state["new-plan"] = cached
+    return cached[1]
 
 
 jm = services.job_manager()
@@ -66,28 +90,47 @@ if from_id:
         st.query_params["kind"] = kind_name
         st.rerun()
 else:
-    # the URL decides the kind when it changes (links from Home); afterwards the selectbox does
-    url_kind = st.query_params.get("kind")
-    if url_kind and url_kind != st.session_state.get("new-kind-url"):
+    # the URL decides the kind (and preset) when it changes (links from Home); afterwards the widgets do
+    url_kind, url_preset = st.query_params.get("kind"), st.query_params.get("preset")
+    url_key = f"{url_kind}|{url_preset}"
+    if url_kind and url_key != st.session_state.get("new-url"):
         if url_kind in kinds:
             st.session_state["new-kind"] = url_kind
+            if url_preset:
+                try:
+                    fill_from(get_preset(url_preset).config)
+                    st.session_state["new-preset"] = url_preset
+                except EmbedxferError as exc:
+                    show_error(exc)
         else:
             st.warning(f"Experiment kind {url_kind!r} is not built in this version yet.")
+    st.session_state["new-url"] = url_key
     if st.session_state.get("new-kind") not in kinds:
         st.session_state["new-kind"] = "finetune" if "finetune" in kinds else next(iter(kinds))
     kind_name = st.selectbox("Kind", list(kinds), key="new-kind", format_func=lambda k: f"{k} — {kinds[k].description}")
-    st.query_params["kind"] = st.session_state["new-kind-url"] = kind_name
-    not_built = [k for k in PLANNED if k not in kinds]
+    st.query_params["kind"] = kind_name
+    presets = {p.name: p for p in list_presets(kind_name)}
+    if st.session_state.get("new-preset") not in (DEFAULTS, *presets):
+        st.session_state["new-preset"] = DEFAULTS
+    st.selectbox(
+        "Start from a preset",
+        [DEFAULTS, *presets],
+        key="new-preset",
+        on_change=apply_preset,
+        format_func=lambda n: n if n == DEFAULTS else f"{n} — {presets[n].description}",
+        help="A named, complete config shipped with the kind; choosing one fills the form below.",
+    )
+    not_built = [p.name for p in planned_kinds()]
     if not_built:
         st.caption(f"Not built yet: {', '.join(not_built)}.")
 
 kind = kinds[kind_name]
 form = ConfigForm(kind, prefix=f"new-{kind.name}")
-pasted = st.session_state.pop("new-yaml-values", None)
+filled = st.session_state.pop("new-fill-values", None)
 source = f"{kind.name}|{from_id or ''}"
 fresh = st.session_state.get("new-source") != source
-if pasted is not None and pasted.get("kind") == kind.name:
-    form.init_state(pasted, overwrite=True)
+if filled is not None and filled.get("kind") == kind.name:
+    form.init_state(filled, overwrite=True)
 else:
     form.init_state(prefill, overwrite=fresh)
 st.session_state["new-source"] = source
@@ -109,25 +152,22 @@ for message in errors:
     st.error(message)
 if not errors:
     try:
-        config = parse_config(values)
-        planned = plan(json.dumps(config_to_dict(config), sort_keys=True, default=str))
+        planned = current_plan(parse_config(values))
     except Exception as exc:  # noqa: BLE001 - bad input is shown, never a traceback
         show_error(exc)
 if planned:
     workers = max(1, len(jm.active()["workers"]))
-    per = planned["seconds_per_trial"]
-    total = per * planned["trials"] / workers if per is not None else None
     cols = st.columns(3)
-    cols[0].metric("Trials", planned["trials"], help="conditions × seeds (× the kind's sweep)")
-    cols[1].metric("Per trial (rough, CPU)", fmt_duration(per))
-    cols[2].metric("In total", fmt_duration(total), help=f"with {workers} worker(s) in this process")
-    st.caption(f"Conditions: {', '.join(planned['conditions'])}")
+    cols[0].metric("Trials", len(planned.trials), help="conditions × seeds (× the kind's sweep)")
+    cols[1].metric("Per trial (rough, CPU)", fmt_duration(planned.seconds_per_trial))
+    cols[2].metric("In total", fmt_duration(planned.total_seconds(workers)), help=f"with {workers} worker(s) here")
+    st.caption(f"Conditions: {', '.join(planned.conditions)}")
 
 launch = st.button("Launch", key="new-launch", type="primary", disabled=planned is None)
 if launch:
     experiment_id = None
     try:
-        experiment_id = jm.submit(values, name=name.strip() or None)
+        experiment_id = jm.submit(planned, name=name.strip() or None)
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
     if experiment_id:

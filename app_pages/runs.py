@@ -6,6 +6,7 @@ import streamlit as st
 
 from embedxfer.errors import StoreError
 from embedxfer.experiments import list_kinds
+from embedxfer.trials import EXPERIMENT_STATUSES
 from ui import services
 from ui.common import (
     ACTIVE,
@@ -20,7 +21,6 @@ from ui.common import (
 )
 from ui.experiment_view import render_experiment
 
-STATUSES = ("running", "queued", "completed", "partial", "failed", "cancelled", "interrupted")
 ANY = "any"
 
 
@@ -33,12 +33,18 @@ def history_table(experiments: list[dict]) -> pd.DataFrame:
     rows = []
     for exp in experiments:
         counts, config = exp["counts"], exp["config"]
-        rows.append({
-            "experiment": exp["experiment_id"], "name": exp["name"], "kind": exp["kind"],
-            "status": status_text(exp["status"]), "done": f"{counts.get('completed', 0)}/{exp['n_trials']}",
-            "checkpoint": ", ".join(mentioned_checkpoints(config)), "task": ", ".join(mentioned_tasks(config)),
-            "created": fmt_time(exp["created_at"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "experiment": exp["experiment_id"],
+                "name": exp["name"],
+                "kind": exp["kind"],
+                "status": status_text(exp["status"]),
+                "done": f"{counts.get('completed', 0)}/{exp['n_trials']}",
+                "checkpoint": ", ".join(mentioned_checkpoints(config)),
+                "task": ", ".join(mentioned_tasks(config)),
+                "created": fmt_time(exp["created_at"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -58,9 +64,13 @@ def render_history(filters: dict) -> None:
     active = sum(1 for exp in experiments if exp["status"] in ACTIVE)
     st.caption(f"{counted(len(experiments), 'experiment')}, {active} active. Select a row to open it.")
     event = st.dataframe(
-        history_table(experiments), hide_index=True, width="stretch", on_select="rerun",
-        selection_mode="single-row", key="runs-table",
-    )  # fmt: skip
+        history_table(experiments),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="runs-table",
+    )
     rows = event.selection.rows if event is not None else []
     if rows:
         open_experiment(experiments[rows[0]]["experiment_id"])
@@ -87,7 +97,7 @@ else:
     cols = st.columns(4)
     kinds = [ANY] + [kind.name for kind in list_kinds()]
     kind = cols[0].selectbox("Kind", kinds, key="runs-kind")
-    status = cols[1].selectbox("Status", [ANY, *STATUSES], key="runs-status")
+    status = cols[1].selectbox("Status", [ANY, *EXPERIMENT_STATUSES], key="runs-status")
     checkpoint = cols[2].selectbox(
         "Checkpoint", [ANY, *services.checkpoint_ids()], key="runs-checkpoint", accept_new_options=True
     )

@@ -59,14 +59,30 @@ TARGET_IDLE_S, TARGET_RUN_S = 1.0, 2.0
 # (bench/bare_app.py). It is the floor of any full page load on this machine at this moment, so "x bare" says what
 # the dashboard adds on top of Streamlit itself, whatever the machine's speed that day.
 BASELINE = "bare page (base)"
-FINISHED = ("bench finished run", {
-    "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 64, "epochs": 1.0, "max_length": 64,
-    "eval_size": 100, "seeds": [0],
-})  # fmt: skip
-LONG = ("bench long run", {
-    "checkpoint": "minilm-l3", "task": "tweets-binary", "train_size": 2000, "epochs": 3.0, "max_length": 128,
-    "eval_size": 1000, "seeds": [0, 1, 2],
-})  # fmt: skip
+FINISHED = (
+    "bench finished run",
+    {
+        "checkpoint": "minilm-l3",
+        "task": "tweets-binary",
+        "train_size": 64,
+        "epochs": 1.0,
+        "max_length": 64,
+        "eval_size": 100,
+        "seeds": [0],
+    },
+)
+LONG = (
+    "bench long run",
+    {
+        "checkpoint": "minilm-l3",
+        "task": "tweets-binary",
+        "train_size": 2000,
+        "epochs": 3.0,
+        "max_length": 128,
+        "eval_size": 1000,
+        "seeds": [0, 1, 2],
+    },
+)
 # Records (page clock, ms since navigation) when the script first goes running -> notRunning after a load.
 FINISHED_JS = """
 (() => {
@@ -174,8 +190,12 @@ def main() -> int:
             first = measure(page, server.url, STATIC_PAGES, 1, bare)
             print("submitting a small run and waiting for it to finish (first use converts minilm-l3)…", flush=True)
             finished_id = submit_finetune(page, server.url, FINISHED[1], name=FINISHED[0])
-            poll(lambda: store.get_experiment(finished_id)["status"] not in ("queued", "running"), timeout=900,
-                 interval=1.0, what="the small run")  # fmt: skip
+            poll(
+                lambda: store.get_experiment(finished_id)["status"] not in ("queued", "running"),
+                timeout=900,
+                interval=1.0,
+                what="the small run",
+            )
             assert store.get_experiment(finished_id)["status"] == "completed", store.events(finished_id)
             first.update(measure(page, server.url, run_pages(finished_id), 1))
 

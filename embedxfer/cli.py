@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
+from embedxfer.trials import ACTIVE_STATUSES
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -63,10 +65,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p = add("tasks", _cmd_tasks, "list the task registry")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--sizes", action="store_true", help="load each task and show split sizes (slower)")
-    p = add("run", _cmd_run, "run an experiment config (YAML/JSON) in the foreground")
-    p.add_argument("config", help="path to a YAML or JSON config with a 'kind' field")
+    p = add("run", _cmd_run, "run an experiment config (YAML/JSON file, or preset:NAME) in the foreground")
+    p.add_argument("config", help="path to a YAML or JSON config with a 'kind' field, or preset:NAME")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field; VALUE is YAML (seeds=[0,1], train_size=null, lr=2e-5); repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--workers", type=int, default=1, help="parallel CPU workers (default 1)")
+    p.add_argument("--workers", help=f"worker threads, e.g. cpu=2 or cuda:0=1,cpu=1 (default: {ENV_WORKERS} or auto)")
+    p = add("presets", _cmd_presets, "list the presets: named, complete configs shipped with each kind")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = add("runs", _cmd_runs, "list the experiment history")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--kind", help="only this kind")
@@ -82,6 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = add("resume", _cmd_resume, "run the unfinished trials of an experiment in the foreground")
     p.add_argument("id", help="experiment id")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--workers", help="worker threads, as for run")
     return parser
 
 
@@ -101,45 +114,39 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 def _cmd_checkpoints(args: argparse.Namespace) -> int:
     from embedxfer.checkpoints import arch_info, list_checkpoints
+    from embedxfer.workspace import registered_checkpoints
 
     rows = []
     for entry in list_checkpoints():
-        row: dict[str, Any] = {
-            "id": entry.id,
-            "available": entry.available,
-            "source": entry.source,
-            "description": entry.description,
-        }
-        if entry.available:
-            row.update({k: v for k, v in arch_info(entry.id).to_dict().items() if k not in ("id", "source")})
-        else:
-            row["reason"] = entry.reason
-        rows.append(row)
+        row: dict[str, Any] = {"id": entry.id, "origin": "bundled", "available": entry.available}
+        row.update(_arch_row(arch_info, entry.id) if entry.available else {"reason": entry.reason})
+        rows.append({**row, "source": entry.source, "description": entry.description})
+    for checkpoint_id in registered_checkpoints():  # EMBEDXFER_EXTRA_CHECKPOINTS and dashboard additions
+        rows.append({"id": checkpoint_id, "origin": "added", **_arch_row(arch_info, checkpoint_id)})
     if args.json:
         _print_json(rows)
-    else:
-        for r in rows:
-            r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
-        _print_table(
-            rows,
-            [
-                "id",
-                "family",
-                "num_layers",
-                "hidden_size",
-                "num_heads",
-                "ffn_size",
-                "vocab_size",
-                "tokenizer_kind",
-                "params",
-                "available",
-            ],
-        )
+        return 0
+    for r in rows:
+        r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
+    columns = ["id", "family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind"]
+    _print_table(rows, [*columns, "params", "available"])
+    for r in rows:
+        if not r["available"]:
+            print(f"\n{r['id']}: {r['reason']}")
     return 0
 
 
+def _arch_row(arch_info: Callable[[str], Any], checkpoint_id: str) -> dict[str, Any]:
+    """ArchInfo fields of a checkpoint, or why it cannot be used."""
+    try:
+        info = arch_info(checkpoint_id).to_dict()
+    except EmbedxferError as exc:
+        return {"available": False, "reason": str(exc)}
+    return {"available": True, **{k: v for k, v in info.items() if k not in ("id", "source")}, "source": info["source"]}
+
+
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from embedxfer.tasks import list_tasks, load_task
+    from embedxfer.tasks import FILE_SYNTAX, list_tasks, load_task
 
     rows = []
     for entry in list_tasks(include_sources=True):
@@ -162,6 +169,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     else:
         columns = ["name", "modality", "label_kind", "metric"] + (["train", "val", "test"] if args.sizes else [])
         _print_table(rows, columns + ["description"])
+        print(f"\nYour own data: {FILE_SYNTAX}; a Hugging Face dataset (online): hf:NAME?text=COL&label=COL.")
     return 0
 
 
@@ -169,6 +177,7 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     """Wait for an experiment with a progress bar; Ctrl-C cancels it cleanly and records that."""
     from tqdm import tqdm
 
+    from embedxfer.results import experiment_json
     from embedxfer.store import Store
 
     store: Store = manager.store
@@ -178,9 +187,7 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     try:
         while True:
             progress = manager.progress(experiment_id)
-            done = sum(
-                1 for p in progress.values() if p.get("status") in ("completed", "failed", "diverged", "cancelled")
-            )
+            done = sum(1 for p in progress.values() if p.get("status") not in ACTIVE_STATUSES)
             total = sum(int(p.get("total") or 0) for p in progress.values())
             step = sum(int(p.get("step") or 0) for p in progress.values())
             bar.total = max(total, 1)
@@ -188,7 +195,7 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
             bar.set_postfix_str(f"trials {done}/{len(progress)}")
             bar.refresh()
             status = manager.wait(experiment_id, timeout=0.5)
-            if status not in ("queued", "running"):
+            if status not in ACTIVE_STATUSES:
                 break
     except KeyboardInterrupt:
         manager.cancel(experiment_id=experiment_id)
@@ -202,7 +209,7 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
-    result = store.experiment_json(experiment_id)
+    result = experiment_json(store, experiment_id)
     if as_json:
         _print_json(result)
     else:
@@ -211,30 +218,76 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from embedxfer.experiments import config_to_dict, load_config_file
+    from embedxfer.experiments import get_preset, load_config_file, parse_config, parse_overrides, plan_experiment
+    from embedxfer.experiments.presets import PRESET_PREFIX
     from embedxfer.jobs import JobManager
 
-    config = load_config_file(args.config)
-    with JobManager(workers={"cpu": args.workers} if _wants_cpu(config) else None) as manager:
-        experiment_id = manager.submit(config_to_dict(config), name=Path(args.config).stem)
+    overrides = parse_overrides(args.overrides)
+    if args.config.startswith(PRESET_PREFIX):
+        preset = get_preset(args.config)
+        config, name = parse_config(preset.with_overrides(overrides)), preset.name
+    else:
+        config, name = load_config_file(args.config), Path(args.config).stem
+        if overrides:
+            config = parse_config({**_config_dict(config), **overrides})
+    plan = plan_experiment(config)  # checks checkpoint, task and parts before any worker starts
+    with JobManager(workers=_workers(args.workers)) as manager:
+        experiment_id = manager.submit(plan, name=name)
         if not args.json:
             print(f"experiment {experiment_id}", file=sys.stderr)
         return _run_in_foreground(manager, experiment_id, args.json)
 
 
+def _config_dict(config: Any) -> dict[str, Any]:
+    from embedxfer.experiments import config_to_dict
+
+    return config_to_dict(config)
+
+
+def _workers(text: str | None) -> dict[str, int]:
+    from embedxfer.devices import configured_workers
+
+    return configured_workers(text)
+
+
 def _cmd_resume(args: argparse.Namespace) -> int:
     from embedxfer.jobs import JobManager
 
-    with JobManager() as manager:
+    with JobManager(workers=_workers(args.workers)) as manager:
         experiment_id = manager.store.resolve_experiment_id(args.id)
         manager.resume(experiment_id)
         return _run_in_foreground(manager, experiment_id, args.json)
 
 
-def _wants_cpu(config: Any) -> bool:
-    import torch
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from embedxfer.experiments import list_presets, plan_experiment
 
-    return config.device == "cpu" or not torch.cuda.is_available()
+    rows = []
+    for preset in list_presets():
+        try:
+            plan = plan_experiment(preset.config)
+            seconds, trials, note = plan.total_seconds(workers=1), len(plan.trials), ""
+        except EmbedxferError as exc:  # e.g. its bundled checkpoint's package is not installed
+            seconds, trials, note = None, None, str(exc)
+        rows.append(
+            {
+                "name": preset.name,
+                "kind": preset.kind,
+                "description": preset.description,
+                "trials": trials,
+                "cpu_seconds": None if seconds is None else round(seconds),
+                "note": note,
+                "config": preset.config,
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        r["cpu time"] = "?" if r["cpu_seconds"] is None else f"~{max(1, round(r['cpu_seconds'] / 60))} min"
+    _print_table(rows, ["name", "kind", "trials", "cpu time", "description"])
+    print("\nRun one: embedxfer run preset:NAME [--set FIELD=VALUE ...]")
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -256,11 +309,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from embedxfer.results import experiment_json
     from embedxfer.store import Store
 
     store = Store()
     store.mark_interrupted()
-    result = store.experiment_json(store.resolve_experiment_id(args.id))
+    result = experiment_json(store, store.resolve_experiment_id(args.id))
     if args.json:
         _print_json(result)
     else:
@@ -307,7 +361,7 @@ def _fmt(value: Any) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from embedxfer.export import export_experiment
+    from embedxfer.results.export import export_experiment
 
     output = Path(args.output or f"{args.id}.{args.format}")
     export_experiment(args.id, args.format, output)

@@ -5,6 +5,10 @@ checkpoints share a vocabulary (so token-embedding rows line up), a width (so ma
 modules fit without a projection) and a depth (so layers map one to one)? The answers come from
 config files, so the whole matrix is cheap even for large checkpoints.
 
+What each experiment kind can do with a pair is the kind's own rule (`ExperimentKind.compat`, in the
+kind's package); the matrix asks every registered kind that has one. Two rows are not kinds but the
+part copies of `embedxfer.parts` (token embeddings, transformer blocks), which every kind can build on.
+
 "Same vocabulary" is judged from vocabulary size, tokenizer kind and casing. Two different
 tokenizers of equal size and kind would pass, so the verdict says "likely"; the experiments that
 depend on it (explorer similarity, embedding copies) map tokens by string and report mismatches.
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from embedxfer.checkpoints import ArchInfo
+from embedxfer.experiments import list_kinds
 
 #: Support levels, best first.
 LEVELS = ("yes", "adjusted", "no")
@@ -56,10 +61,15 @@ class PairCompat:
 
     def to_dict(self) -> dict:
         return {
-            "a": self.a, "b": self.b, "same_family": self.same_family, "same_vocab": self.same_vocab,
-            "same_width": self.same_width, "same_depth": self.same_depth, "same_heads": self.same_heads,
+            "a": self.a,
+            "b": self.b,
+            "same_family": self.same_family,
+            "same_vocab": self.same_vocab,
+            "same_width": self.same_width,
+            "same_depth": self.same_depth,
+            "same_heads": self.same_heads,
             "support": {name: {"level": s.level, "note": s.note} for name, s in self.support.items()},
-        }  # fmt: skip
+        }
 
 
 def same_vocabulary(a: ArchInfo, b: ArchInfo) -> bool:
@@ -67,60 +77,43 @@ def same_vocabulary(a: ArchInfo, b: ArchInfo) -> bool:
     return a.vocab_size == b.vocab_size and a.tokenizer_kind == b.tokenizer_kind and a.cased == b.cased
 
 
-def pair_compat(a: ArchInfo, b: ArchInfo) -> PairCompat:
-    """The relation between checkpoints `a` and `b` and what each experiment family can do with the pair.
+def pair_facts(a: ArchInfo, b: ArchInfo) -> dict[str, bool]:
+    """same_family, same_vocab, same_width, same_depth and same_heads of a pair."""
+    return {
+        "same_family": a.family == b.family,
+        "same_vocab": same_vocabulary(a, b),
+        "same_width": a.hidden_size == b.hidden_size,
+        "same_depth": a.num_layers == b.num_layers,
+        "same_heads": a.num_heads == b.num_heads,
+    }
 
-    Rules follow DESIGN.md ("Experiment specifications"): embedding transfer works for any pair (PCA to a
-    common width and a shared tokenizer control the differences); module porting needs equal widths and an
-    explicit layer map when depths differ; copying token embeddings needs the same vocabulary and width;
-    copying transformer blocks needs the same family, width, heads and feed-forward size; the explorer
-    compares any two embedding matrices, row-aligned when the vocabulary is shared.
-    """
-    same_vocab = same_vocabulary(a, b)
-    same_width = a.hidden_size == b.hidden_size
-    same_depth = a.num_layers == b.num_layers
-    same_heads = a.num_heads == b.num_heads
-    same_family = a.family == b.family
+
+def part_copy_support(a: ArchInfo, b: ArchInfo) -> dict[str, Support]:
+    """Whether `embedxfer.parts.copy_part` can move token embeddings and transformer blocks between the pair."""
+    facts = pair_facts(a, b)
     widths = f"widths differ ({a.hidden_size} vs {b.hidden_size})"
     support: dict[str, Support] = {}
-
-    if same_width and same_vocab:
-        support["embedding_transfer"] = Support("yes", "native width and vocabulary")
-    elif same_width:
-        support["embedding_transfer"] = Support("adjusted", "a shared tokenizer (vocab: shared)")
-    else:
-        support["embedding_transfer"] = Support("adjusted", "PCA to a common width (dim: k)")
-
-    if not same_width:
-        support["module_porting"] = Support("no", widths + "; PEFT modules need equal widths")
-    elif same_depth:
-        support["module_porting"] = Support("yes", "same width and depth: layers map one to one")
-    else:
-        support["module_porting"] = Support(
-            "adjusted", f"a layer map ({a.num_layers} vs {b.num_layers} layers: first, spread or last)"
-        )
-
-    if same_vocab and same_width:
+    if facts["same_vocab"] and facts["same_width"]:
         support["copy embed.tokens"] = Support("yes", "same vocabulary and width")
-    elif not same_width:
+    elif not facts["same_width"]:
         support["copy embed.tokens"] = Support("no", widths)
     else:
         support["copy embed.tokens"] = Support("no", "vocabularies differ; map tokens by string instead")
-
-    block_fits = same_family and same_width and same_heads and a.ffn_size == b.ffn_size
+    block_fits = facts["same_family"] and facts["same_width"] and facts["same_heads"] and a.ffn_size == b.ffn_size
     if block_fits:
         support["copy layers"] = Support("yes", "same family and block shapes")
-    elif not same_family:
+    elif not facts["same_family"]:
         support["copy layers"] = Support("no", f"families differ ({a.family} vs {b.family})")
     else:
         support["copy layers"] = Support("no", "block shapes differ (width, heads or feed-forward size)")
+    return support
 
-    if same_vocab:
-        support["explorer similarity"] = Support("yes", "row-aligned over the shared vocabulary")
-    else:
-        support["explorer similarity"] = Support("adjusted", "tokens matched by string (overlap only)")
 
-    return PairCompat(a.id, b.id, same_family, same_vocab, same_width, same_depth, same_heads, support)
+def pair_compat(a: ArchInfo, b: ArchInfo) -> PairCompat:
+    """The relation between checkpoints `a` and `b` and what each registered kind (and part copying) can do."""
+    support = {kind.name: kind.compat(a, b) for kind in list_kinds() if kind.compat is not None}
+    support.update(part_copy_support(a, b))
+    return PairCompat(a.id, b.id, **pair_facts(a, b), support=support)
 
 
 def compat_matrix(infos: Sequence[ArchInfo]) -> list[PairCompat]:

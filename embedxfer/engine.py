@@ -1,6 +1,6 @@
 """The one training/evaluation loop every experiment uses.
 
-Design choices (DESIGN.md "Performance budgets"):
+Design choices (docs/architecture.md, "Performance"):
 - batches come length-bucketed and dynamically padded (`embedxfer.data`);
 - losses stay on the device and are read back only every `log_every` steps (one host sync per
   log, not per step); NaN/inf is detected at that point and pinned to its exact step;
@@ -22,8 +22,8 @@ from torch import nn
 
 from embedxfer.data import EncodedSplit, batch_order, collate
 from embedxfer.errors import ConfigError
-from embedxfer.experiments.base import TrialContext, TrialDiverged
-from embedxfer.models import predictions, task_loss, task_metric
+from embedxfer.heads import predictions, task_loss, task_metric
+from embedxfer.trials import TrialContext, TrialDiverged
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("linear", "constant")
@@ -81,15 +81,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"examples_per_second": self.examples_per_second}
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """auto -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'.")
-    return torch.device(device)
 
 
 def total_steps(n_examples: int, settings: TrainSettings) -> int:

@@ -1,9 +1,9 @@
 """Background job manager: worker threads take trials from a FIFO queue and run them.
 
-One manager per process (pages wrap it in ``st.cache_resource``; the CLI makes one per run). Workers
-default to one per CUDA device plus one on CPU. A trial goes to the earliest-queued-first worker that
-may run it: config device ``cpu`` -> cpu workers only; ``cuda`` -> any cuda worker; ``cuda:N`` -> that
-device; ``auto`` -> a cuda worker, or the cpu worker when no cuda worker is idle.
+One manager per process (pages wrap it in ``st.cache_resource``; the CLI makes one per run). Which workers
+there are, and which of them may take a trial, is decided by `embedxfer.devices` (EMBEDXFER_WORKERS, or one
+per CUDA device plus one on CPU). A trial goes to the earliest-queued-first worker that may run it.
+`submit` takes an `ExperimentPlan` (a config parsed and expanded once) or a config to plan.
 
 Every outcome of a trial is recorded in the store and never stops the worker:
 completed; ``cancelled`` (cooperative: the trial's Event is checked every step); ``diverged`` (NaN/inf
@@ -16,7 +16,6 @@ Workers never touch Streamlit; pages poll `progress()` / the store.
 from __future__ import annotations
 
 import gc
-import re
 import sys
 import threading
 import time
@@ -27,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from embedxfer.errors import ConfigError, EmbedxferError
-from embedxfer.experiments.base import TrialCancelled, TrialContext, TrialDiverged, TrialSpec, get_kind
-from embedxfer.experiments.config import BaseConfig, config_to_dict, parse_config
-from embedxfer.store import MetricBuffer, Store
+from embedxfer.devices import configured_workers, may_run, worker_devices
+from embedxfer.errors import EmbedxferError
+from embedxfer.experiments import BaseConfig, ExperimentPlan, get_kind, parse_config, plan_experiment
+from embedxfer.store import MetricBuffer, Store, trial_id_for
+from embedxfer.trials import TrialCancelled, TrialContext, TrialDiverged, TrialSpec
 
 OOM_HINT = "reduce batch_size or max_length, or run on cpu"
-_WORKER_KEY = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 
 
 @dataclass
@@ -55,51 +54,6 @@ class _Worker:
     idle: bool = True
     current: str | None = None
     thread: threading.Thread | None = None
-
-
-def default_workers() -> dict[str, int]:
-    """One worker per visible CUDA device, then one on CPU."""
-    workers: dict[str, int] = {}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            workers.update({f"cuda:{i}": 1 for i in range(torch.cuda.device_count())})
-    except ImportError:
-        pass
-    workers["cpu"] = 1
-    return workers
-
-
-def _check_workers(workers: Mapping[str, int], check_devices: bool) -> list[str]:
-    """Validate a {device: count} mapping; one device name per worker, cuda first."""
-    devices: list[str] = []
-    for key, count in workers.items():
-        if not _WORKER_KEY.match(str(key)):
-            raise ConfigError(f"Worker device {key!r} must be cpu, cuda or cuda:N.")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ConfigError(f"Worker count for {key!r} must be a whole number >= 0, got {count!r}.")
-        device = "cuda:0" if key == "cuda" else key
-        if check_devices and device.startswith("cuda") and count:
-            import torch
-
-            index = int(device.split(":")[1])
-            if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-                raise ConfigError(f"Worker device {device} is not available here; use cpu or a visible GPU.")
-        devices += [device] * count
-    if not devices:
-        raise ConfigError("The job manager needs at least one worker, e.g. workers={'cpu': 1}.")
-    return sorted(devices, key=lambda d: (d == "cpu", d))
-
-
-def _may_run(requested: str, worker: str, cuda_idle: bool) -> bool:
-    if requested == "cpu":
-        return worker == "cpu"
-    if requested == "cuda":
-        return worker.startswith("cuda")
-    if requested.startswith("cuda:"):
-        return worker == requested
-    return worker.startswith("cuda") or not cuda_idle  # auto: prefer an idle GPU
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -133,16 +87,22 @@ class JobManager:
     """Runs experiments' trials on background worker threads and records everything in the store."""
 
     def __init__(
-        self, store: Store | None = None, workers: Mapping[str, int] | None = None, *,
-        progress_interval: float = 1.0, metric_flush_rows: int = 500, metric_flush_seconds: float = 2.0,
+        self,
+        store: Store | None = None,
+        workers: Mapping[str, int] | None = None,
+        *,
+        progress_interval: float = 1.0,
+        metric_flush_rows: int = 500,
+        metric_flush_seconds: float = 2.0,
         check_devices: bool = True,
-    ) -> None:  # fmt: skip
-        """`workers`: {device: count}, e.g. {"cpu": 1} or {"cuda:0": 1, "cpu": 1}; default one per GPU + one CPU.
-        `check_devices=False` skips checking that named GPUs exist (tests use fake cuda workers)."""
+    ) -> None:
+        """`workers`: {device: count}, e.g. {"cpu": 1} or {"cuda:0": 1, "cpu": 1}; default `configured_workers()`
+        (EMBEDXFER_WORKERS, else one per GPU + one CPU). `check_devices=False` skips checking that named GPUs
+        exist (tests use fake cuda workers)."""
         self.store = store if store is not None else Store()
         self.progress_interval = progress_interval
         self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
-        devices = _check_workers(default_workers() if workers is None else workers, check_devices)
+        devices = worker_devices(configured_workers() if workers is None else workers, check_devices=check_devices)
         self._cond = threading.Condition()
         self._queue: deque[_Item] = deque()
         self._running: dict[str, _Item] = {}
@@ -156,17 +116,16 @@ class JobManager:
             worker.thread.start()
 
     # ---------------------------------------------------------------- submitting
-    def submit(self, config: dict[str, Any] | BaseConfig, name: str | None = None) -> str:
-        """Parse and expand `config`, store the experiment, queue its trials; returns the experiment id."""
+    def submit(self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None = None) -> str:
+        """Store the experiment of `plan` and queue its trials; returns the experiment id. A config (dict or
+        dataclass) is planned first (parsed if needed, then expanded: bad input fails here, before anything is
+        stored)."""
         self._check_open()
-        if not isinstance(config, BaseConfig):
-            config = parse_config(config)
-        kind = get_kind(config.kind)
-        specs = kind.expand(config)
-        if not specs:
-            raise ConfigError(f"This {kind.name} config expands to no trials; check its conditions and seeds.")
-        experiment_id = self.store.create_experiment(kind.name, config_to_dict(config), specs, name)
-        self._enqueue(experiment_id, config, self.store.list_trials(experiment_id))
+        if not isinstance(plan, ExperimentPlan):
+            plan = plan_experiment(plan)
+        experiment_id = self.store.create_experiment(plan.kind.name, plan.config_dict(), plan.trials, name)
+        queued = [(trial_id_for(experiment_id, i), spec) for i, spec in enumerate(plan.trials)]
+        self._enqueue(experiment_id, plan.config, queued)
         return experiment_id
 
     def resume(self, experiment_id: str) -> int:
@@ -176,31 +135,31 @@ class JobManager:
         config = parse_config(self.store.get_experiment(experiment_id)["config"])
         self.store.mark_interrupted()
         trials = self.store.reset_trials_for_resume(experiment_id)
-        self._enqueue(experiment_id, config, trials)
+        self._enqueue(experiment_id, config, [(t["trial_id"], TrialSpec.from_dict(t)) for t in trials])
         return len(trials)
 
-    def _enqueue(self, experiment_id: str, config: BaseConfig, trials: list[dict[str, Any]]) -> None:
+    def _enqueue(self, experiment_id: str, config: BaseConfig, trials: list[tuple[str, TrialSpec]]) -> None:
+        """Queue (trial_id, spec) pairs that are stored as `queued`."""
         if not trials:
             return
         requested = config.device
-        if not any(_may_run(requested, w.device, cuda_idle=False) for w in self._workers):
+        if not any(may_run(requested, w.device, cuda_idle=False) for w in self._workers):
             have = ", ".join(sorted({w.device for w in self._workers}))
             error = f"No worker runs on {requested} (workers here: {have}); set device to auto or cpu."
-            for trial in trials:
-                self.store.finish_trial(trial["trial_id"], "failed", error=error, only_if=("queued",))
+            for trial_id, _ in trials:
+                self.store.finish_trial(trial_id, "failed", error=error, only_if=("queued",))
             self.store.add_event(experiment_id, error, level="error")
             return
         with self._cond:
             stopping = self._stopping
             if not stopping:
-                for trial in trials:
-                    spec = TrialSpec.from_dict(trial)
-                    self._queue.append(_Item(experiment_id, trial["trial_id"], config, spec, requested))
+                for trial_id, spec in trials:
+                    self._queue.append(_Item(experiment_id, trial_id, config, spec, requested))
                 self._cond.notify_all()
         if stopping:  # shut down while submitting: leave the trials resumable, not queued forever
-            for trial in trials:
+            for trial_id, _ in trials:
                 reason = "the job manager shut down before it ran"
-                self.store.finish_trial(trial["trial_id"], "interrupted", error=reason, only_if=("queued",))
+                self.store.finish_trial(trial_id, "interrupted", error=reason, only_if=("queued",))
             self._check_open()
 
     def _check_open(self) -> None:
@@ -253,9 +212,11 @@ class JobManager:
         with self._cond:
             workers = [{"name": w.name, "device": w.device, "trial_id": w.current} for w in self._workers]
         return {
-            "running": counts["running"], "queued": counts["queued"], "finished_today": counts["finished"],
+            "running": counts["running"],
+            "queued": counts["queued"],
+            "finished_today": counts["finished"],
             "workers": workers,
-        }  # fmt: skip
+        }
 
     def wait(self, experiment_id: str, timeout: float | None = None) -> str:
         """Block until no trial of the experiment is queued or running (or `timeout` s pass); returns its status."""
@@ -312,7 +273,7 @@ class JobManager:
         """The earliest queued trial this worker may run (caller holds the lock)."""
         cuda_idle = any(w.idle and w.device.startswith("cuda") for w in self._workers if w is not worker)
         for item in self._queue:
-            if _may_run(item.device, worker.device, cuda_idle):
+            if may_run(item.device, worker.device, cuda_idle=cuda_idle):
                 self._queue.remove(item)
                 return item
         return None
@@ -361,9 +322,13 @@ class JobManager:
             return  # no longer queued: cancelled or taken elsewhere
         buffer = MetricBuffer(store, trial_id, max_rows=self._flush_rows, max_seconds=self._flush_seconds)
         ctx = TrialContext(
-            trial_id=trial_id, device=worker.device, artifact_dir=store.artifact_dir(trial_id), cancel=item.cancel,
-            report=self._reporter(item), log_metrics=buffer.add,
-        )  # fmt: skip
+            trial_id=trial_id,
+            device=worker.device,
+            artifact_dir=store.artifact_dir(trial_id),
+            cancel=item.cancel,
+            report=self._reporter(item),
+            log_metrics=buffer.add,
+        )
         status, error, metrics, step, details = "completed", None, None, None, None
         try:
             metrics = _clean_metrics(get_kind(item.config.kind).run_trial(item.config, item.spec, ctx))

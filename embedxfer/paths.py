@@ -9,9 +9,11 @@ working directory, the system temp folder and EMBEDXFER_HOME.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from embedxfer.errors import EmbedxferError
 
@@ -40,9 +42,21 @@ def allowed_roots() -> list[Path]:
     return [Path.home().resolve(), Path.cwd().resolve(), Path(tempfile.gettempdir()).resolve(), home()]
 
 
+def resolve_user_path(path: str | os.PathLike) -> Path:
+    """`Path.resolve()` for a path a user typed, with a sentence instead of RuntimeError for a symlink loop."""
+    try:
+        return Path(path).expanduser().resolve()
+    except RuntimeError:  # Python 3.11 raises RuntimeError("Symlink loop from ...")
+        raise EmbedxferError(
+            f"Path {path} is a symbolic link that loops back on itself; give the real folder or file."
+        ) from None
+    except OSError as exc:
+        raise EmbedxferError(f"Path {path} cannot be used ({exc.strerror or exc}); check it.") from None
+
+
 def check_user_path(path: str | os.PathLike) -> Path:
     """Resolve a user-given path and make sure it exists under an allowed root."""
-    resolved = Path(path).expanduser().resolve()
+    resolved = resolve_user_path(path)
     roots = allowed_roots()
     if not any(resolved == root or root in resolved.parents for root in roots):
         shown = ", ".join(str(r) for r in roots)
@@ -53,3 +67,24 @@ def check_user_path(path: str | os.PathLike) -> Path:
     if not resolved.exists():
         raise EmbedxferError(f"Path {resolved} does not exist; check the spelling.")
     return resolved
+
+
+def write_atomic(path: Path, data: bytes | str | dict[str, Any] | list[Any]) -> Path:
+    """Write `data` to `path` through a temp file in the same folder + os.replace (readers never see half a file);
+    dict/list as JSON, str as UTF-8."""
+    if isinstance(data, dict | list):
+        data = json.dumps(data, indent=1, default=str)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -184,9 +184,14 @@ def add_file_task(
     name = file_task_name(path, text_column, label_column, label_kind)
     task = load_task(name)  # TaskError with a sentence for a bad file, column or label
     entry = {
-        "name": name, "path": str(path), "text_column": text_column, "label_column": label_column,
-        "label_kind": label_kind, "added_at": time.time(), "sizes": task.sizes(),
-    }  # fmt: skip
+        "name": name,
+        "path": str(path),
+        "text_column": text_column,
+        "label_column": label_column,
+        "label_kind": label_kind,
+        "added_at": time.time(),
+        "sizes": task.sizes(),
+    }
     with _LOCK:
         data = _read()
         data["tasks"] = [t for t in data["tasks"] if t.get("name") != name] + [entry]

@@ -20,10 +20,37 @@ if "EMBEDXFER_HOME" not in os.environ:
     os.environ["EMBEDXFER_HOME"] = tempfile.mkdtemp(prefix="embedxfer-test-home-")
 
 TINY_VOCAB = [
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-    "the", "a", "good", "bad", "movie", "great", "awful", "i", "love", "hate", "it", "is", "not",
-    "happy", "sad", "day", "very", ".", ",", "!", "##s", "##ing", "and", "was", "this",
-]  # fmt: skip
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "a",
+    "good",
+    "bad",
+    "movie",
+    "great",
+    "awful",
+    "i",
+    "love",
+    "hate",
+    "it",
+    "is",
+    "not",
+    "happy",
+    "sad",
+    "day",
+    "very",
+    ".",
+    ",",
+    "!",
+    "##s",
+    "##ing",
+    "and",
+    "was",
+    "this",
+]
 
 
 def _bert_tokenizer(folder: Path):
@@ -58,16 +85,25 @@ def make_tiny_checkpoint(folder: Path, family: str, *, hidden: int = 32, layers:
     if family == "bert":
         tokenizer = _bert_tokenizer(folder)
         config = BertConfig(
-            vocab_size=len(TINY_VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
-            intermediate_size=hidden * 2, max_position_embeddings=64,
-        )  # fmt: skip
+            vocab_size=len(TINY_VOCAB),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=64,
+        )
         model = BertModel(config)
     elif family == "llama":
         tokenizer = _byte_bpe_tokenizer()
         config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
-            num_key_value_heads=2, intermediate_size=hidden * 2, max_position_embeddings=64,
-        )  # fmt: skip
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=64,
+        )
         model = LlamaModel(config)
     elif family == "gpt2":
         tokenizer = _byte_bpe_tokenizer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from embedxfer.board import BoardItem, board_html, format_board, parse_board, parse_cols
+from embedxfer.results.board import BoardItem, board_html, format_board, parse_board, parse_cols
 
 
 def test_parse_and_format_roundtrip():

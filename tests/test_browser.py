@@ -42,8 +42,13 @@ pytestmark = pytest.mark.browser
 # 4 steps per epoch (32 examples, batch 8): a few seconds per trial on one CPU worker, so the live view refreshes
 # (every 2 s) several times before the run completes
 TINY_RUN = {
-    "task": "tweets-binary", "train_size": 32, "epochs": 50.0, "max_length": 16, "eval_size": 32, "seeds": [0, 1],
-}  # fmt: skip
+    "task": "tweets-binary",
+    "train_size": 32,
+    "epochs": 50.0,
+    "max_length": 16,
+    "eval_size": 32,
+    "seeds": [0, 1],
+}
 # the same, long enough to still be training when another tab cancels it
 LONG_RUN = {**TINY_RUN, "epochs": 5000.0, "seeds": [0, 1, 2]}
 FINISHED_NAME, LONG_NAME = "browser run", "long browser run"
@@ -269,8 +274,9 @@ def test_two_sessions_launch_at_once(server, browser, tiny_checkpoints):
         open_page(tabs[0], f"{server.url}/runs", "Runs")
         history = poll(
             lambda: grid_rows(tabs[0].locator(f'{MAIN} [data-testid="stDataFrame"]').first),
-            timeout=30, what="the runs history",
-        )  # fmt: skip
+            timeout=30,
+            what="the runs history",
+        )
         listed = {row["experiment"]: row["name"] for row in history}
         assert all(listed.get(i) == name for i, name in zip(ids, names, strict=True)), history
     finally:

@@ -49,14 +49,51 @@ def test_list_checkpoints_names_the_bundled_three():
 @pytest.mark.parametrize(
     ("family", "expected"),
     [
-        ("bert", dict(family="bert", num_layers=2, hidden_size=32, num_heads=4, ffn_size=64, vocab_size=30,
-                      tokenizer_kind="wordpiece", cased=False, max_positions=64, is_causal=False)),
-        ("llama", dict(family="llama", num_layers=2, hidden_size=32, num_heads=4, ffn_size=64,
-                       tokenizer_kind="byte-bpe", cased=True, max_positions=64, is_causal=True)),
-        ("gpt2", dict(family="gpt2", num_layers=2, hidden_size=32, num_heads=4, ffn_size=128,
-                      tokenizer_kind="byte-bpe", cased=True, max_positions=64, is_causal=True)),
+        (
+            "bert",
+            dict(
+                family="bert",
+                num_layers=2,
+                hidden_size=32,
+                num_heads=4,
+                ffn_size=64,
+                vocab_size=30,
+                tokenizer_kind="wordpiece",
+                cased=False,
+                max_positions=64,
+                is_causal=False,
+            ),
+        ),
+        (
+            "llama",
+            dict(
+                family="llama",
+                num_layers=2,
+                hidden_size=32,
+                num_heads=4,
+                ffn_size=64,
+                tokenizer_kind="byte-bpe",
+                cased=True,
+                max_positions=64,
+                is_causal=True,
+            ),
+        ),
+        (
+            "gpt2",
+            dict(
+                family="gpt2",
+                num_layers=2,
+                hidden_size=32,
+                num_heads=4,
+                ffn_size=128,
+                tokenizer_kind="byte-bpe",
+                cased=True,
+                max_positions=64,
+                is_causal=True,
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 def test_arch_info_of_tiny_checkpoints(tiny_checkpoints, family, expected):
     info = ck.arch_info(str(tiny_checkpoints[family]))
     for field, value in expected.items():

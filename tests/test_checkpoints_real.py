@@ -16,16 +16,49 @@ SENTENCES = [
 ]
 
 EXPECTED = {
-    "minilm-l6": dict(family="bert", model_type="bert", num_layers=6, hidden_size=384, num_heads=12, ffn_size=1536,
-                      vocab_size=30522, tokenizer_kind="wordpiece", cased=False, max_positions=512,
-                      num_parameters=22_713_216, is_causal=False),
-    "minilm-l3": dict(family="bert", model_type="bert", num_layers=3, hidden_size=384, num_heads=12, ffn_size=1536,
-                      vocab_size=30522, tokenizer_kind="wordpiece", cased=False, max_positions=512,
-                      num_parameters=17_241_984, is_causal=False),
-    "smollm2-135m": dict(family="llama", model_type="llama", num_layers=30, hidden_size=576, num_heads=9,
-                         ffn_size=1536, vocab_size=49152, tokenizer_kind="byte-bpe", cased=True,
-                         max_positions=8192, num_parameters=134_515_008, is_causal=True),
-}  # fmt: skip
+    "minilm-l6": dict(
+        family="bert",
+        model_type="bert",
+        num_layers=6,
+        hidden_size=384,
+        num_heads=12,
+        ffn_size=1536,
+        vocab_size=30522,
+        tokenizer_kind="wordpiece",
+        cased=False,
+        max_positions=512,
+        num_parameters=22_713_216,
+        is_causal=False,
+    ),
+    "minilm-l3": dict(
+        family="bert",
+        model_type="bert",
+        num_layers=3,
+        hidden_size=384,
+        num_heads=12,
+        ffn_size=1536,
+        vocab_size=30522,
+        tokenizer_kind="wordpiece",
+        cased=False,
+        max_positions=512,
+        num_parameters=17_241_984,
+        is_causal=False,
+    ),
+    "smollm2-135m": dict(
+        family="llama",
+        model_type="llama",
+        num_layers=30,
+        hidden_size=576,
+        num_heads=9,
+        ffn_size=1536,
+        vocab_size=49152,
+        tokenizer_kind="byte-bpe",
+        cased=True,
+        max_positions=8192,
+        num_parameters=134_515_008,
+        is_causal=True,
+    ),
+}
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +81,12 @@ def test_arch_info_of_bundled_checkpoints(bundled, cid):
 
 def test_info_from_sources_matches_converted_folders(bundled):
     """arch_info before conversion (ONNX / GGUF metadata) agrees with the converted, cached folders."""
-    from embedxfer.checkpoints import catalog, resolve
+    from embedxfer.checkpoints import arch, resolve
 
     for cid in ("minilm-l3", "smollm2-135m"):
         folder = resolve.cached_bundled_folder(cid)
         assert folder is not None and (folder / "model.safetensors").is_file()
-        assert catalog.bundled_source_info(resolve.resolve_id(cid)) == bundled[cid].info
+        assert arch.bundled_source_info(resolve.resolve_id(cid)) == bundled[cid].info
 
 
 @pytest.mark.parametrize("cid", ["minilm-l6", "minilm-l3"])

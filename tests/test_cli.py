@@ -91,7 +91,7 @@ def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path, request):
     # PNG: without a browser, a sentence saying what to install; with the system Chromium, a PNG of 1000x600
     png_path = tmp_path / "f.png"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("embedxfer.export._chromium_path", lambda: None)
+        patch.setattr("embedxfer.results.export._chromium_path", lambda: None)
         code, _, err = run_cli(capsys, "export", experiment_id, "--format", "png", "-o", str(png_path))
     assert code != 0 and "needs Chromium" in err and not png_path.exists()
     request.getfixturevalue("chromium")

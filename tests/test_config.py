@@ -80,9 +80,9 @@ def test_registry_lists_finetune_and_rejects_duplicates():
     assert "finetune" in [k.name for k in list_kinds()]
     kind = get_kind("finetune")
     with pytest.raises(ValueError, match="already registered"):
-        register_kind(ExperimentKind("finetune", FinetuneConfig, kind.expand, kind.run_trial, "dup"))
+        register_kind(ExperimentKind("finetune", FinetuneConfig, kind.expand, kind.run_trial, "dup", kind.card))
     with pytest.raises(ValueError, match="snake_case"):
-        register_kind(ExperimentKind("Bad-Name", FinetuneConfig, kind.expand, kind.run_trial, "bad"))
+        register_kind(ExperimentKind("Bad-Name", FinetuneConfig, kind.expand, kind.run_trial, "bad", kind.card))
 
 
 def test_config_parsing_does_not_import_torch():
@@ -96,7 +96,7 @@ def test_config_parsing_does_not_import_torch():
 
 
 def test_finetune_poolings_match_the_model():
-    from embedxfer import models
+    from embedxfer import heads as models
     from embedxfer.experiments.finetune import POOLINGS
 
     assert POOLINGS == models.POOLINGS

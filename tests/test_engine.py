@@ -12,8 +12,8 @@ from transformers import AutoModel, AutoTokenizer
 from embedxfer.data import EncodedSplit, batch_order, collate, encode_texts
 from embedxfer.engine import TrainSettings, evaluate, total_steps, train_model
 from embedxfer.errors import ConfigError
-from embedxfer.experiments.base import TrialCancelled, TrialContext, TrialDiverged
-from embedxfer.models import OutputSpec, SequenceModel
+from embedxfer.heads import OutputSpec, SequenceModel
+from embedxfer.trials import TrialCancelled, TrialContext, TrialDiverged
 
 
 def _toy_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:

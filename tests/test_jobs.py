@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
 
 from embedxfer.errors import ConfigError, TaskError
-from embedxfer.experiments import base
-from embedxfer.experiments.base import ExperimentKind, TrialDiverged, TrialSpec, register_kind
-from embedxfer.experiments.config import BaseConfig
+from embedxfer.experiments import BaseConfig, ExperimentKind, KindCard, config_field, register_kind, unregister_kind
 from embedxfer.jobs import JobManager
+from embedxfer.results import experiment_json
 from embedxfer.store import Store
+from embedxfer.trials import TrialDiverged, TrialSpec
 
 RUN_LOG: list[tuple[str, str]] = []  # (trial_id, device) in start order
 _FAILED_ONCE: set[str] = set()
@@ -24,13 +24,14 @@ _LOG_LOCK = threading.Lock()
 @dataclass(kw_only=True)
 class DummyConfig(BaseConfig):
     kind: ClassVar[str] = "dummy_sleep"
-    task: str = "none"
-    seeds: list[int] = field(default_factory=lambda: [0])
-    conditions: list[str] = field(default_factory=lambda: ["a"])
-    steps: int = 3
-    sleep: float = 0.0
-    #: condition -> what goes wrong: runtime | user | oom | diverge | once | not_a_dict
-    fail: dict[str, str] = field(default_factory=dict)
+    task: str = config_field("none", help="unused")
+    seeds: list[int] = config_field(factory=lambda: [0], help="seeds")
+    conditions: list[str] = config_field(factory=lambda: ["a"], help="one trial per condition and seed")
+    steps: int = config_field(3, help="steps per trial")
+    sleep: float = config_field(0.0, help="seconds per step")
+    fail: dict[str, str] = config_field(
+        factory=dict, help="condition -> what goes wrong: runtime | user | oom | diverge | once | not_a_dict"
+    )
 
 
 def _expand(config: DummyConfig) -> list[TrialSpec]:
@@ -71,12 +72,18 @@ def _dummy_kind():
     """Register `dummy_sleep` for this module only, so other tests' kind lists stay clean."""
     kind = register_kind(
         ExperimentKind(
-            name="dummy_sleep", config_cls=DummyConfig, expand=_expand, run_trial=_run, description="test kind",
-            primary_metric="test_accuracy", group_params=("train_size",),
+            name="dummy_sleep",
+            config_cls=DummyConfig,
+            expand=_expand,
+            run_trial=_run,
+            description="test kind",
+            card=KindCard("Job test", "?", "tests"),
+            primary_metric="test_accuracy",
+            group_params=("train_size",),
         )
-    )  # fmt: skip
+    )
     yield kind
-    base._REGISTRY.pop("dummy_sleep", None)
+    unregister_kind("dummy_sleep")
 
 
 def _config(**fields) -> dict:
@@ -110,12 +117,15 @@ def _statuses(store: Store, exp_id: str) -> list[str]:
 def test_submit_wait_and_json(manager, store):
     exp_id = manager.submit(_config(conditions=["a", "b"], seeds=[0, 1], train_size=16, steps=4), name="demo")
     assert manager.wait(exp_id, timeout=10) == "completed"
-    data = store.experiment_json(exp_id)
+    data = experiment_json(store, exp_id)
     assert list(data) == ["experiment_id", "kind", "status", "config", "trials", "summary"]
     assert data["kind"] == "dummy_sleep" and data["config"]["steps"] == 4 and data["config"]["kind"] == "dummy_sleep"
     assert [(t["condition"], t["seed"], t["status"]) for t in data["trials"]] == [
-        ("a", 0, "completed"), ("a", 1, "completed"), ("b", 0, "completed"), ("b", 1, "completed"),
-    ]  # fmt: skip
+        ("a", 0, "completed"),
+        ("a", 1, "completed"),
+        ("b", 0, "completed"),
+        ("b", 1, "completed"),
+    ]
     assert data["trials"][1]["metrics"] == {"final_loss": 0.25, "test_accuracy": pytest.approx(0.6)}
     first = data["summary"][0]
     assert first["condition"] == "a" and first["params"] == {"train_size": 16} and first["metric"] == "test_accuracy"

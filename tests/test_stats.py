@@ -75,8 +75,11 @@ def test_summarize_groups_in_first_seen_order():
     out = summarize(frame, ["condition"], ["acc", "loss", "missing"])
     assert list(out.columns) == ["condition", "metric", "mean", "ci_low", "ci_high", "n"]
     assert out[["condition", "metric", "n"]].values.tolist() == [
-        ["b", "acc", 2], ["b", "loss", 1], ["a", "acc", 3], ["a", "loss", 3],
-    ]  # fmt: skip
+        ["b", "acc", 2],
+        ["b", "loss", 1],
+        ["a", "acc", 3],
+        ["a", "loss", 3],
+    ]
     a_acc = out[(out.condition == "a") & (out.metric == "acc")].iloc[0]
     # 1, 2, 3: mean 2, s = 1, sem = 0.5773503, t_{0.975, 2} = 4.3026527 -> half 2.4841377
     assert a_acc["ci_high"] == pytest.approx(2 + 2.4841377, abs=1e-6)

@@ -16,11 +16,10 @@ from typing import ClassVar
 import pytest
 
 from embedxfer.errors import StoreError
-from embedxfer.experiments import base
-from embedxfer.experiments.base import ExperimentKind, TrialSpec, register_kind
-from embedxfer.experiments.config import BaseConfig
+from embedxfer.experiments import BaseConfig, ExperimentKind, KindCard, register_kind, unregister_kind
+from embedxfer.results import experiment_json
 from embedxfer.store import MetricBuffer, Store, new_experiment_id, write_atomic
-from embedxfer.store_views import experiment_status
+from embedxfer.trials import TrialSpec, experiment_status
 
 
 @dataclass(kw_only=True)
@@ -33,12 +32,18 @@ def _dummy_kind():
     """Register `dummy_store` (group param train_size) for this module only."""
     kind = register_kind(
         ExperimentKind(
-            name="dummy_store", config_cls=_StoreKindConfig, expand=lambda c: [], run_trial=lambda c, s, x: {},
-            description="store tests", primary_metric="test_accuracy", group_params=("train_size",),
+            name="dummy_store",
+            config_cls=_StoreKindConfig,
+            expand=lambda c: [],
+            run_trial=lambda c, s, x: {},
+            description="store tests",
+            card=KindCard("Store test", "?", "tests"),
+            primary_metric="test_accuracy",
+            group_params=("train_size",),
         )
-    )  # fmt: skip
+    )
     yield kind
-    base._REGISTRY.pop("dummy_store", None)
+    unregister_kind("dummy_store")
 
 
 @pytest.fixture()
@@ -197,11 +202,20 @@ def test_final_metrics_frame_and_json(store):
 
     frame = store.final_metrics_frame(exp_id)
     assert list(frame.columns) == [
-        "trial_id", "idx", "condition", "seed", "status", "error", "train_size", "lr", "loss", "test_accuracy",
-    ]  # fmt: skip
+        "trial_id",
+        "idx",
+        "condition",
+        "seed",
+        "status",
+        "error",
+        "train_size",
+        "lr",
+        "loss",
+        "test_accuracy",
+    ]
     assert len(frame) == 7 and frame["test_accuracy"].isna().tolist() == [False] * 6 + [True]
 
-    data = store.experiment_json(exp_id)
+    data = experiment_json(store, exp_id)
     assert list(data) == ["experiment_id", "kind", "status", "config", "trials", "summary"]
     assert data["status"] == "partial" and data["config"]["task"] == "tweets-binary"
     assert list(data["trials"][0]) == ["trial_id", "condition", "seed", "params", "status", "metrics", "error"]
@@ -209,8 +223,12 @@ def test_final_metrics_frame_and_json(store):
     assert data["trials"][6]["metrics"] == {} and data["trials"][6]["status"] == "diverged"
     assert data["trials"][6]["error"] == "loss became nan at step 3" and data["trials"][0]["error"] is None
     summary = {(s["condition"], s["params"]["train_size"], s["metric"]): s for s in data["summary"]}
-    assert set(summary) == {("a", 32, "test_accuracy"), ("a", 32, "loss"), ("b", 32, "test_accuracy"),
-                            ("b", 32, "loss")}  # fmt: skip
+    assert set(summary) == {
+        ("a", 32, "test_accuracy"),
+        ("a", 32, "loss"),
+        ("b", 32, "test_accuracy"),
+        ("b", 32, "loss"),
+    }
     assert data["summary"][0]["metric"] == "test_accuracy"  # the kind's primary metric first
     a = summary[("a", 32, "test_accuracy")]
     # 0.7, 0.8, 0.9: mean 0.8, s = 0.1, t_{0.975, 2} = 4.3026527 -> half 0.2484138
@@ -238,8 +256,14 @@ def test_mark_interrupted_only_touches_dead_owners(store, embedxfer_home):
 
     assert store.mark_interrupted() == 2  # t[2] (running) and t[5] (queued)
     status = {tid: store.get_trial(tid)["status"] for tid in t}
-    assert status == {t[0]: "completed", t[1]: "failed", t[2]: "interrupted", t[3]: "running", t[4]: "running",
-                      t[5]: "interrupted"}  # fmt: skip
+    assert status == {
+        t[0]: "completed",
+        t[1]: "failed",
+        t[2]: "interrupted",
+        t[3]: "running",
+        t[4]: "running",
+        t[5]: "interrupted",
+    }
     assert store.final_metrics(t[0]) == {"test_accuracy": 0.9}
     assert "stopped" in store.get_trial(t[2])["error"]
     assert any(e["level"] == "warning" for e in store.events(exp_id))
@@ -378,7 +402,7 @@ def test_writes_wait_for_another_writer_and_time_out_clearly(store, embedxfer_ho
 
 _WRITER = """
 import sys, time
-from embedxfer.experiments.base import TrialSpec
+from embedxfer.trials import TrialSpec
 from embedxfer.store import Store
 store = Store(sys.argv[1])
 print("ready", flush=True)
@@ -398,8 +422,11 @@ print("ok", first, time.time())
 def test_two_processes_write_at_once(store):
     child = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(store.root)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == "ready"
     start = time.time() + 0.05  # both sides start writing at the same moment
     child.stdin.write(f"{start}\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedxfer.summaries import checkpoint_parameter_counts, label_balance, sample_rows, task_overview
+from embedxfer.overviews import checkpoint_parameter_counts, label_balance, sample_rows, task_overview
 from embedxfer.tasks import Split, Task
 
 

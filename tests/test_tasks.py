@@ -15,9 +15,15 @@ from embedxfer.tasks import Task, clear_cache, list_tasks, load_file_task, load_
 from embedxfer.tasks.digits import to_patches
 
 BUILTIN = [
-    "tweets-sentiment", "tweets-binary", "word-valence", "word-valence-binary",
-    "digits", "bit-xor", "bit-memory", "listops",
-]  # fmt: skip
+    "tweets-sentiment",
+    "tweets-binary",
+    "word-valence",
+    "word-valence-binary",
+    "digits",
+    "bit-xor",
+    "bit-memory",
+    "listops",
+]
 # Small options so the generated tasks build in milliseconds.
 SMALL = {
     "bit-xor": {"n_train": 200, "n_val": 50, "n_test": 50},
@@ -163,8 +169,13 @@ def test_word_valence_regression() -> None:
 @pytest.mark.real
 def test_word_valence_binary_drops_near_zero_words() -> None:
     full = load_task("word-valence")
-    lookup = dict(zip(full.train.inputs + full.val.inputs + full.test.inputs,
-                      np.concatenate([full.train.labels, full.val.labels, full.test.labels]), strict=True))  # fmt: skip
+    lookup = dict(
+        zip(
+            full.train.inputs + full.val.inputs + full.test.inputs,
+            np.concatenate([full.train.labels, full.val.labels, full.test.labels]),
+            strict=True,
+        )
+    )
     task = load_task("word-valence-binary")
     for word, label in zip(task.train.inputs, task.train.labels, strict=True):
         assert abs(lookup[word]) >= 0.5 and label == int(lookup[word] > 0)
@@ -315,8 +326,12 @@ def test_rows_with_missing_text_or_label_are_dropped_and_counted(tmp_path) -> No
     path.write_text("\n".join(lines) + "\n")
     report = load_file_task(path, "text", "label").info["cleaning"]
     assert report == {
-        "raw_rows": 23, "missing_dropped": 2, "empty_dropped": 1, "kept": 20, "class_counts": {"a": 10, "b": 10}
-    }  # fmt: skip
+        "raw_rows": 23,
+        "missing_dropped": 2,
+        "empty_dropped": 1,
+        "kept": 20,
+        "class_counts": {"a": 10, "b": 10},
+    }
 
 
 # ---------------------------------------------------------------- errors

@@ -11,13 +11,20 @@ from urllib.parse import unquote_plus
 import streamlit as st
 
 from embedxfer.errors import EmbedxferError
+from embedxfer.experiments import mentioned
+from embedxfer.trials import ACTIVE_STATUSES
 
-ACTIVE = ("queued", "running")
+ACTIVE = ACTIVE_STATUSES
 STATUS_ICONS = {
-    "queued": ":material/schedule:", "running": ":material/play_circle:", "completed": ":material/check_circle:",
-    "partial": ":material/incomplete_circle:", "failed": ":material/error:", "diverged": ":material/warning:",
-    "cancelled": ":material/cancel:", "interrupted": ":material/pause_circle:",
-}  # fmt: skip
+    "queued": ":material/schedule:",
+    "running": ":material/play_circle:",
+    "completed": ":material/check_circle:",
+    "partial": ":material/incomplete_circle:",
+    "failed": ":material/error:",
+    "diverged": ":material/warning:",
+    "cancelled": ":material/cancel:",
+    "interrupted": ":material/pause_circle:",
+}
 
 #: Pages, by path relative to app.py (st.switch_page / st.page_link resolve these against the router).
 PAGE_HOME = "app_pages/home.py"
@@ -83,26 +90,16 @@ def fmt_bytes(n: int | None) -> str:
     return "–" if n is None else f"{n / 2**30:.1f} GiB"
 
 
-def config_mentions(config: dict[str, Any], key_part: str) -> list[str]:
-    """Values of config fields whose name contains `key_part` (checkpoint, task), each once, in field order."""
-    found: list[str] = []
-    for key, value in config.items():
-        if key_part not in key:
-            continue
-        values = value if isinstance(value, list) else [value]
-        found += [str(v) for v in values if isinstance(v, str | int | float) and str(v)]
-    return list(dict.fromkeys(found))
-
-
 def mentioned_checkpoints(config: dict[str, Any], *, short: bool = True) -> list[str]:
-    """The checkpoints an experiment config names; local folders as `…/name` unless short=False."""
-    checkpoints = config_mentions(config, "checkpoint")
+    """The checkpoints an experiment config names (its checkpoint-role fields); local folders as `…/name` unless
+    short=False."""
+    checkpoints = mentioned(config, ("checkpoint", "checkpoints"))
     return [short_checkpoint(c) for c in checkpoints] if short else checkpoints
 
 
 def mentioned_tasks(config: dict[str, Any]) -> list[str]:
     """The tasks an experiment config names, uploaded files by their file name."""
-    return [short_task(t) for t in config_mentions(config, "task")]
+    return [short_task(t) for t in mentioned(config, ("task",))]
 
 
 def checkpoints_and_tasks(config: dict[str, Any], *, short: bool = True) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from embedxfer.errors import EmbedxferError, StoreError
-from embedxfer.store import RESUMABLE
+from embedxfer.trials import RESUMABLE_STATUSES as RESUMABLE
 from ui.common import (
     ACTIVE,
     PAGE_BOARD,
@@ -65,9 +65,12 @@ def _actions(jm: Any, exp: dict[str, Any]) -> None:
         st.toast(f"Cancelling {counted(n, 'trial')}; running ones stop at their next step.")
         st.rerun()
     if cols[1].button(
-        f"Resume ({resumable})", key="runs-resume", disabled=active or not resumable, icon=":material/replay:",
+        f"Resume ({resumable})",
+        key="runs-resume",
+        disabled=active or not resumable,
+        icon=":material/replay:",
         help="Run again the trials that did not complete (interrupted, cancelled, failed, diverged).",
-    ):  # fmt: skip
+    ):
         try:
             n = jm.resume(experiment_id)
         except EmbedxferError as exc:
@@ -115,12 +118,20 @@ def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
         total, step = p.get("total"), p.get("step") or 0
         done = p["status"] == "completed"
         fraction = 1.0 if done else (min(step / total, 1.0) if total else 0.0)
-        rows.append({
-            "trial": trial_id.rsplit("-", 1)[-1], "condition": p["condition"], "seed": p["seed"],
-            "status": status_text(p["status"]), "progress": fraction,
-            "step": f"{step}/{total}" if total else str(step), "loss": p.get("loss"), "phase": p.get("phase", ""),
-            "device": p.get("device") or "", "error": (p.get("error") or "").split("\n", 1)[0],
-        })  # fmt: skip
+        rows.append(
+            {
+                "trial": trial_id.rsplit("-", 1)[-1],
+                "condition": p["condition"],
+                "seed": p["seed"],
+                "status": status_text(p["status"]),
+                "progress": fraction,
+                "step": f"{step}/{total}" if total else str(step),
+                "loss": p.get("loss"),
+                "phase": p.get("phase", ""),
+                "device": p.get("device") or "",
+                "error": (p.get("error") or "").split("\n", 1)[0],
+            }
+        )
     frame = pd.DataFrame(rows)
     # live-only or empty columns (loss, phase, error of a clean finished run) would only show blanks
     empty = [c for c in ("loss", "phase", "device", "error") if c in frame and frame[c].isna().all()]

@@ -1,18 +1,20 @@
 """Widgets for any experiment kind, generated from its config dataclass (`field_specs`).
 
-A field's type, choices and help text decide its widget, so a new kind gets a form without page code:
+A field's type, role, choices and help text decide its widget, so a new kind gets a form without page code:
 
     str with choices         selectbox
-    checkpoint / task field  selectbox of known ids that also accepts a typed id, folder or file task
+    role checkpoint / task   selectbox of known ids that also accepts a typed id, folder or file task
     bool                     checkbox
     int, float               number_input (optional ones may be left empty)
     list[int], list[float]   text input "0, 1, 2"
-    list[str]                multiselect (part names suggested for freeze-like fields; new values allowed)
+    list[str]                multiselect (role checkpoints: known ids; role parts: the checkpoint's part names;
+                             new values allowed)
     list[list[str]]          text area, one comma-separated list per line
     anything else            text area holding YAML
 
 Widget keys are ``<prefix>-<field>`` (the page passes e.g. ``new-finetune``). Values live in
-``st.session_state`` under those keys; `init_state` fills them from defaults or a config to edit.
+``st.session_state`` under those keys; `init_state` fills them from defaults or a config to edit. An optional
+field's placeholder says what leaving it empty means (the field's `empty`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from embedxfer.experiments.config import FieldSpec
 from ui import services
 from ui.common import short_task
 
-CHECKPOINT_FIELDS = ("checkpoint", "checkpoints", "source", "sources", "target", "origin", "host", "hosts")
-PART_FIELDS = ("freeze", "parts", "copy_parts", "trainable_parts")
-
-Suggest = Callable[[FieldSpec, dict[str, Any]], list[str] | None]
+Suggest = Callable[[FieldSpec, dict[str, Any], list[FieldSpec]], list[str] | None]
+#: Roles whose fields come first in a form: the arms of an experiment, then its task.
+_ROLE_ORDER = {"checkpoint": 0, "checkpoints": 0, "task": 1}
 
 
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -47,12 +48,9 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _is_checkpoint_field(name: str) -> bool:
-    return name in CHECKPOINT_FIELDS or name.endswith(("_checkpoint", "_checkpoints"))
-
-
-def _is_task_field(name: str) -> bool:
-    return name in ("task", "tasks") or name.endswith("_task")
+def _placeholder(spec: FieldSpec) -> str | None:
+    """What the empty widget of an optional field says: what empty means for that field."""
+    return f"empty = {spec.empty}" if spec.optional and spec.empty else None
 
 
 def part_suggestions(checkpoint_id: str | None) -> list[str]:
@@ -77,14 +75,16 @@ def part_suggestions(checkpoint_id: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def default_suggestions(spec: FieldSpec, values: dict[str, Any]) -> list[str] | None:
-    """Known values for a field, by its name: checkpoint ids, task names, part names; None = free text."""
-    if _is_checkpoint_field(spec.name):
+def default_suggestions(spec: FieldSpec, values: dict[str, Any], specs: list[FieldSpec]) -> list[str] | None:
+    """Known values for a field, by its role: checkpoint ids, task names, part names (of the form's checkpoint
+    field); None = free text."""
+    if spec.role in ("checkpoint", "checkpoints"):
         return services.checkpoint_ids()
-    if _is_task_field(spec.name):
+    if spec.role == "task":
         return services.task_names()
-    if spec.name in PART_FIELDS or spec.name.endswith("_parts"):
-        checkpoint = values.get("checkpoint")
+    if spec.role == "parts":
+        field = next((s.name for s in specs if s.role == "checkpoint"), None)
+        checkpoint = values.get(field) if field else None
         return part_suggestions(checkpoint if isinstance(checkpoint, str) else None)
     return None
 
@@ -166,10 +166,8 @@ class ConfigForm:
         self.kind = kind
         self.prefix = prefix
         self.suggest = suggest
-        specs = field_specs(kind.config_cls)
         # the arms of an experiment first (checkpoints, then the task), the rest in declaration order
-        rank = {True: 0, False: 1}
-        self.specs = sorted(specs, key=lambda s: (rank[_is_checkpoint_field(s.name)], rank[_is_task_field(s.name)]))
+        self.specs = sorted(field_specs(kind.config_cls), key=lambda s: _ROLE_ORDER.get(s.role or "", 2))
 
     def key(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -227,7 +225,7 @@ class ConfigForm:
 
     def _suggestions(self, spec: FieldSpec) -> list[str] | None:
         current, _ = self.values()
-        return self.suggest(spec, current)
+        return self.suggest(spec, current, self.specs)
 
     def _widget(self, spec: FieldSpec) -> None:
         base, optional = unwrap_optional(spec.type)
@@ -246,16 +244,20 @@ class ConfigForm:
         elif base is str:
             known = self._suggestions(spec)
             if known is None:
-                st.text_input(label, key=key, help=help_text, placeholder="empty = none" if optional else None)
+                st.text_input(label, key=key, help=help_text, placeholder=_placeholder(spec))
             else:
                 if not state:  # nothing chosen yet: an empty box, not a made-up first choice
                     st.session_state[key] = None
                 options = list(dict.fromkeys([*known, *([state] if state else [])]))
                 st.selectbox(
-                    label, options, key=key, help=(help_text or "") + " Pick one or type another.",
-                    accept_new_options=True, placeholder="Pick or type…",
-                    format_func=short_task if _is_task_field(spec.name) else str,
-                )  # fmt: skip
+                    label,
+                    options,
+                    key=key,
+                    help=(help_text or "") + " Pick one or type another.",
+                    accept_new_options=True,
+                    placeholder="Pick or type…",
+                    format_func=short_task if spec.role == "task" else str,
+                )
         elif origin is list:
             self._list(spec, base, optional, key, help_text, state)
         else:
@@ -264,26 +266,18 @@ class ConfigForm:
     def _number(self, spec: FieldSpec, base: type, optional: bool, key: str, help_text: str | None) -> None:
         default = spec.default if isinstance(spec.default, int | float) and not isinstance(spec.default, bool) else 0
         if base is int:
-            st.number_input(
-                spec.name,
-                key=key,
-                help=help_text,
-                step=1,
-                format="%d",
-                placeholder="empty = none" if optional else None,
-            )
+            st.number_input(spec.name, key=key, help=help_text, step=1, format="%d", placeholder=_placeholder(spec))
             return
         # a step of the default's order of magnitude: 1e-5 for lr 2e-5, 1 for 3 epochs
         step = 10.0 ** math.floor(math.log10(abs(default))) if default else 0.01
-        st.number_input(
-            spec.name, key=key, help=help_text, step=step, format="%g", placeholder="empty = none" if optional else None
-        )
+        st.number_input(spec.name, key=key, help=help_text, step=step, format="%g", placeholder=_placeholder(spec))
 
     def _list(self, spec: FieldSpec, base: Any, optional: bool, key: str, help_text: str | None, state: Any) -> None:
         (item,) = typing.get_args(base) or (str,)
         if item in (int, float):
+            placeholder = _placeholder(spec) or "0, 1, 2"
             st.text_input(
-                spec.name, key=key, help=(help_text or "") + " Separate values with commas.", placeholder="0, 1, 2"
+                spec.name, key=key, help=(help_text or "") + " Separate values with commas.", placeholder=placeholder
             )
         elif item is str:
             known = list(spec.choices) if spec.choices else (self._suggestions(spec) or [])
@@ -291,9 +285,11 @@ class ConfigForm:
             st.multiselect(spec.name, options, key=key, help=help_text, accept_new_options=not spec.choices)
         elif typing.get_origin(item) is list:
             st.text_area(
-                spec.name, key=key, height=80,
+                spec.name,
+                key=key,
+                height=80,
                 help=(help_text or "") + " One setting per line, values separated by commas.",
                 placeholder="embed.tokens, layers.0.attn\nattention",
-            )  # fmt: skip
+            )
         else:
             st.text_area(spec.name, key=key, help=(help_text or "") + " (YAML list)", height=80)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from embedxfer import export
-from embedxfer.board import BoardItem, format_board, parse_board
 from embedxfer.errors import EmbedxferError
-from embedxfer.figures import ExperimentData, build_figure, figures_for, load_experiment_data
+from embedxfer.results import ExperimentData, build_figure, export, figures_for, load_experiment_data, summary_table
+from embedxfer.results.board import BoardItem, format_board, parse_board
 from ui import services
 from ui.common import PAGE_BOARD, show_error
 
@@ -27,31 +25,6 @@ def experiment_data(home: str, experiment_id: str, stamp: str) -> ExperimentData
 def data_for(exp: dict[str, Any]) -> ExperimentData:
     stamp = f"{exp['updated_at']}|{sorted(exp['counts'].items())}"
     return experiment_data(str(services.store().root), exp["experiment_id"], stamp)
-
-
-def _fmt(value: Any) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.4g}"
-
-
-def summary_frame(result: dict[str, Any], primary: str | None = None) -> pd.DataFrame:
-    """Rows: condition (+ group params); columns: each test/val metric as 'mean [low, high]' with n."""
-    rows: dict[tuple, dict[str, Any]] = {}
-    metrics: list[str] = []
-    for item in result["summary"]:
-        metric = item["metric"]
-        if not metric.startswith(("test_", "val_")):
-            continue
-        params = ", ".join(f"{k}={v}" for k, v in item["params"].items())
-        key = (item["condition"], params)
-        row = rows.setdefault(key, {"condition": item["condition"], **({"group": params} if params else {})})
-        row[metric] = f"{_fmt(item['mean'])} [{_fmt(item['ci_low'])}, {_fmt(item['ci_high'])}]"
-        row["n"] = item["n"]
-        if metric not in metrics:
-            metrics.append(metric)
-    metrics.sort(key=lambda m: (m != primary, not m.startswith("test_"), m))
-    frame = pd.DataFrame(list(rows.values()))
-    front = [c for c in ("condition", "group") if c in frame]
-    return frame[[*front, *metrics, "n"]] if not frame.empty else frame
 
 
 def render_results(store: Any, exp: dict[str, Any]) -> None:
@@ -71,10 +44,11 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     # lazy tabs (like the figures below): a collapsed expander or a hidden tab would still draw its data grid
     summary_tab, trials_tab = st.tabs(
         ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"],
-        key="runs-table-tabs", on_change="rerun",
-    )  # fmt: skip
+        key="runs-table-tabs",
+        on_change="rerun",
+    )
     if summary_tab.open:
-        summary_tab.dataframe(summary_frame(data.result, data.primary_metric()), hide_index=True, width="stretch")
+        summary_tab.dataframe(summary_table(data.result, data.primary_metric), hide_index=True, width="stretch")
     if trials_tab.open:
         trials_tab.dataframe(data.trials, hide_index=True, width="stretch")
     _figures(data)
@@ -120,9 +94,14 @@ def _png_download(experiment_id: str, name: str, fig: Any) -> None:
         st.info(f"No PNG: {exc}")
     else:
         st.download_button(
-            "Download PNG", png, file_name=f"{experiment_id}-{name}.png", mime="image/png", on_click="ignore",
-            icon=":material/download:", key=f"runs-png-download-{name}",
-        )  # fmt: skip
+            "Download PNG",
+            png,
+            file_name=f"{experiment_id}-{name}.png",
+            mime="image/png",
+            on_click="ignore",
+            icon=":material/download:",
+            key=f"runs-png-download-{name}",
+        )
 
 
 def _downloads(data: ExperimentData) -> None:
@@ -148,18 +127,19 @@ def _downloads(data: ExperimentData) -> None:
     )
     # callables: the HTML is built only when someone clicks (it inlines plotly.js, ~4 MB)
     cols[2].download_button(
-        "Report (HTML)", lambda: export.html_report(data), file_name=f"{eid}-report.html", mime="text/html",
-        key="runs-dl-report", on_click="ignore",
-    )  # fmt: skip
+        "Report (HTML)",
+        lambda: export.html_report(data),
+        file_name=f"{eid}-report.html",
+        mime="text/html",
+        key="runs-dl-report",
+        on_click="ignore",
+    )
     cols[3].download_button(
-        "Figures (HTML)", lambda: _figures_document(data, names), file_name=f"{eid}-figures.html",
-        mime="text/html", key="runs-dl-figures", disabled=not names, on_click="ignore",
-    )  # fmt: skip
-
-
-def _figures_document(data: ExperimentData, names: list[str]) -> str:
-    body = "\n".join(export.figures_html(data, names))
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{data.experiment_id} figures</title></head>"
-        f"<body>{body}</body></html>"
+        "Figures (HTML)",
+        lambda: export.figures_document(data, names),
+        file_name=f"{eid}-figures.html",
+        mime="text/html",
+        key="runs-dl-figures",
+        disabled=not names,
+        on_click="ignore",
     )

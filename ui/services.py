@@ -6,8 +6,7 @@ state from it and from the store. Nothing here trains; pages submit configs and 
 
 Environment:
     EMBEDXFER_HOME     the store folder (default ~/.embedxfer)
-    EMBEDXFER_WORKERS  worker threads as comma-separated DEVICE[=COUNT], e.g. "cpu=1" or "cuda:0=1,cpu=1"
-                       ("cpu:2" also works for cpu); default: one per CUDA device plus one on CPU
+    EMBEDXFER_WORKERS  worker threads, read by `embedxfer.devices` exactly as the CLI reads it
 """
 
 from __future__ import annotations
@@ -18,36 +17,11 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from embedxfer import paths
-from embedxfer.errors import ConfigError
+from embedxfer.devices import ENV_WORKERS
 
 if TYPE_CHECKING:
     from embedxfer.jobs import JobManager
     from embedxfer.store import Store
-
-ENV_WORKERS = "EMBEDXFER_WORKERS"
-
-
-def parse_workers(text: str) -> dict[str, int]:
-    """``"cpu=1,cuda:0=1"`` -> {"cpu": 1, "cuda:0": 1}; a bare device means one worker; "cpu:N" means N cpu workers."""
-    workers: dict[str, int] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        device, sep, count = item.partition("=")
-        if not sep and device.startswith("cpu:"):
-            device, count = "cpu", device[4:]
-        device = device.strip()
-        try:
-            n = int(count) if count.strip() else 1
-        except ValueError:
-            raise ConfigError(
-                f"{ENV_WORKERS} item {item!r} must be DEVICE or DEVICE=COUNT, e.g. cpu=1 or cuda:0=1."
-            ) from None
-        workers[device] = workers.get(device, 0) + n
-    if not workers:
-        raise ConfigError(f"{ENV_WORKERS} names no workers; use e.g. cpu=1.")
-    return workers
 
 
 def _release(manager: JobManager) -> None:
@@ -58,10 +32,12 @@ def _release(manager: JobManager) -> None:
 
 @st.cache_resource(show_spinner="Starting the job manager…", on_release=_release)
 def _manager_for(home: str, workers: str) -> JobManager:
+    """`workers` (the EMBEDXFER_WORKERS text) is part of the cache key: a changed setting gets its own manager."""
+    from embedxfer.devices import configured_workers
     from embedxfer.jobs import JobManager
     from embedxfer.store import Store
 
-    return JobManager(Store(home), workers=parse_workers(workers) if workers.strip() else None)
+    return JobManager(Store(home), workers=configured_workers())
 
 
 def job_manager() -> JobManager:

@@ -6,12 +6,13 @@ only when a model is loaded or converted.
 
     load_checkpoint(id)        shared (model, tokenizer, info); do not change its weights
     fresh_model(id)            the same with a private copy of the model, for training
-    arch_info(id)              ArchInfo from config files, without loading weights
+    arch_info(id)              ArchInfo from config files, without loading weights (cached on disk)
     checkpoint_fingerprint(id) 16-hex sha256 of the weight files
 """
 
+from embedxfer.checkpoints.arch import arch_info
 from embedxfer.checkpoints.bundled import BUNDLED
-from embedxfer.checkpoints.catalog import arch_info, checkpoint_fingerprint, list_checkpoints
+from embedxfer.checkpoints.catalog import checkpoint_fingerprint, list_checkpoints
 from embedxfer.checkpoints.info import ArchInfo, CheckpointEntry
 from embedxfer.checkpoints.loading import LoadedCheckpoint, clear_loaded, fresh_model, load_checkpoint
 

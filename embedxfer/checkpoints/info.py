@@ -17,10 +17,31 @@ from embedxfer.errors import CheckpointError
 
 # model_types whose base model is a causal (left-to-right) decoder.
 CAUSAL_MODEL_TYPES = {
-    "llama", "gpt2", "gpt_neo", "gpt_neox", "gptj", "mistral", "mixtral", "qwen2", "qwen3", "phi", "phi3",
-    "gemma", "gemma2", "gemma3_text", "opt", "falcon", "bloom", "olmo", "olmo2", "stablelm", "starcoder2",
-    "smollm3", "granite", "codegen",
-}  # fmt: skip
+    "llama",
+    "gpt2",
+    "gpt_neo",
+    "gpt_neox",
+    "gptj",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen3",
+    "phi",
+    "phi3",
+    "gemma",
+    "gemma2",
+    "gemma3_text",
+    "opt",
+    "falcon",
+    "bloom",
+    "olmo",
+    "olmo2",
+    "stablelm",
+    "starcoder2",
+    "smollm3",
+    "granite",
+    "codegen",
+}
 KNOWN_FAMILIES = {"bert", "llama", "gpt2"}
 # Tensors saved next to parameters that are buffers, not parameters (they must not be counted).
 _BUFFER_SUFFIXES = (".position_ids", ".token_type_ids", ".inv_freq", ".attn.bias", ".attn.masked_bias")

@@ -14,14 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from embedxfer.checkpoints.info import ArchInfo, read_json, tensor_names
-from embedxfer.checkpoints.resolve import (
-    Resolved,
-    bundled_folder,
-    check_model_folder,
-    hub_folder,
-    resolve_id,
-)
+from embedxfer.checkpoints.arch import arch_info_for, check_family
+from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, weight_files
+from embedxfer.checkpoints.info import ArchInfo, tensor_names
+from embedxfer.checkpoints.resolve import Resolved, check_model_folder, resolve_id
 from embedxfer.errors import CheckpointError
 
 logger = logging.getLogger("embedxfer.checkpoints")
@@ -39,56 +35,6 @@ _LOCK = threading.Lock()
 _LOADED: dict[tuple, LoadedCheckpoint] = {}
 _NEEDS_PICKLE: dict[tuple, bool] = {}
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
-
-
-def weight_files(folder: Path) -> tuple[str, list[Path]]:
-    """("safetensors" | "pickle" | "none", files) for the model weights in `folder`."""
-    indexes = (("model.safetensors.index.json", "safetensors"), ("pytorch_model.bin.index.json", "pickle"))
-    for index_name, kind in indexes:
-        index = folder / index_name
-        if index.is_file():
-            weight_map = read_json(index, "weight index").get("weight_map") or {}
-            return kind, [folder / name for name in sorted(set(weight_map.values()))]
-    if (folder / "model.safetensors").is_file():
-        return "safetensors", [folder / "model.safetensors"]
-    if safetensors := sorted(folder.glob("*.safetensors")):
-        return "safetensors", safetensors
-    if (folder / "pytorch_model.bin").is_file():
-        return "pickle", [folder / "pytorch_model.bin"]
-    if pickles := sorted(folder.glob("*.bin")):
-        return "pickle", pickles
-    return "none", []
-
-
-def pickle_refused(shown: str) -> CheckpointError:
-    return CheckpointError(
-        f"Checkpoint {shown} only has pickle weights (.bin), which can run code when loaded; "
-        "convert it to safetensors, or pass allow_pickle=True if you trust its source."
-    )
-
-
-def folder_stamp(resolved: Resolved) -> tuple:
-    """Changes when a local folder's config or weights are rewritten, so a stale cached model is not reused."""
-    if resolved.kind != "folder":
-        return ()
-    folder = Path(resolved.key)
-    stamp = []
-    for path in [folder / "config.json", *weight_files(folder)[1]]:
-        try:
-            st = path.stat()
-            stamp.append((path.name, st.st_size, st.st_mtime_ns))
-        except OSError:
-            stamp.append((path.name, None, None))
-    return tuple(stamp)
-
-
-def local_folder(resolved: Resolved, *, allow_pickle: bool, trust_remote_code: bool) -> Path:
-    """The HF folder behind a resolved id (converting or downloading if needed)."""
-    if resolved.kind == "bundled":
-        return bundled_folder(resolved.key)
-    if resolved.kind == "hub":
-        return hub_folder(resolved.key, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    return Path(resolved.key)
 
 
 def load_checkpoint(
@@ -129,11 +75,10 @@ def clear_loaded() -> None:
 
 
 def _load_uncached(resolved: Resolved, *, trust_remote_code: bool, allow_pickle: bool) -> tuple[LoadedCheckpoint, bool]:
-    from embedxfer.checkpoints.catalog import arch_info_for
-
     folder = local_folder(resolved, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     shown = resolved.key
     config = check_model_folder(folder, shown)
+    check_family(config, shown)
     kind, files = weight_files(folder)
     if kind == "none":
         raise CheckpointError(

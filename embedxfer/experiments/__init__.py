@@ -1,32 +1,47 @@
-"""Experiment kinds. Importing this package registers the built-in kinds."""
+"""Experiment kinds: the config framework, the kind registry, presets and launch plans.
 
-from embedxfer.experiments.base import (
+One package per kind under this folder (`finetune/`, ...); `registry.BUILTIN_KINDS` lists them and the
+registry imports them on first lookup, so importing this package stays cheap (no torch, no pandas).
+"""
+
+from embedxfer.experiments.config import BaseConfig, FieldSpec, config_field, config_to_dict, field_specs
+from embedxfer.experiments.parsing import load_config_file, parse_config, parse_config_text
+from embedxfer.experiments.plan import ExperimentPlan, plan_experiment
+from embedxfer.experiments.presets import Preset, get_preset, list_presets, parse_overrides
+from embedxfer.experiments.registry import (
     ExperimentKind,
-    TrialCancelled,
-    TrialContext,
-    TrialDiverged,
-    TrialSpec,
+    KindCard,
+    PlannedKind,
     get_kind,
     list_kinds,
+    mentioned,
+    planned_kinds,
     register_kind,
+    unregister_kind,
 )
-from embedxfer.experiments.config import BaseConfig, config_to_dict, field_specs, load_config_file, parse_config
 
 __all__ = [
     "BaseConfig",
     "ExperimentKind",
-    "TrialCancelled",
-    "TrialContext",
-    "TrialDiverged",
-    "TrialSpec",
+    "ExperimentPlan",
+    "FieldSpec",
+    "KindCard",
+    "PlannedKind",
+    "Preset",
+    "config_field",
     "config_to_dict",
     "field_specs",
     "get_kind",
+    "get_preset",
     "list_kinds",
+    "list_presets",
+    "mentioned",
     "load_config_file",
     "parse_config",
+    "parse_config_text",
+    "parse_overrides",
+    "plan_experiment",
+    "planned_kinds",
     "register_kind",
+    "unregister_kind",
 ]
-
-# Built-in kinds: one import each registers it.
-from embedxfer.experiments import finetune  # noqa: E402, F401

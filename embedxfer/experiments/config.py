@@ -1,21 +1,27 @@
-"""Experiment configs: the shared base fields, parsing from dicts/YAML, and field specs for forms.
+"""Experiment configs: declaring fields (help, choices, role, what empty means), the shared base fields, type
+checks for values from YAML/JSON/forms, and field specs for forms.
 
-A config file (YAML or JSON) is a dict with `kind` plus the fields of that kind's config
-dataclass. Parsing rejects unknown fields by name and checks each value's type against the
-dataclass annotation before `__post_init__` checks the values themselves.
+A field's *role* says what its value names, so forms and captions never guess from field names:
+``checkpoint`` (one checkpoint id), ``checkpoints`` (a list of them), ``task`` (a task name) and ``parts``
+(part or group names of the kind's checkpoint). An optional field (``X | None``) says what leaving it empty
+means (``empty="all training examples"``); the form shows that as its placeholder.
+Parsing a dict into a kind's config lives in `embedxfer.experiments.parsing`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from embedxfer.errors import ConfigError
+
+#: What a field's value can name; forms offer the known values for each.
+ROLES = ("checkpoint", "checkpoints", "task", "parts")
 
 
 def config_field(
@@ -24,10 +30,24 @@ def config_field(
     help: str,
     choices: typing.Sequence[Any] | None = None,
     factory: Any = dataclasses.MISSING,
+    role: str | None = None,
+    empty: str | None = None,
     **extra: Any,
 ) -> Any:
-    """A dataclass field with a help text (and choices) that forms and the CLI show."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, **extra}
+    """A dataclass field with a help text (and choices) that forms and the CLI show.
+
+    `role` is one of ROLES when the value names a checkpoint, checkpoints, a task or parts; `empty` says what an
+    empty value means for an optional field (e.g. "all training examples").
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"field role must be one of {', '.join(ROLES)}, got {role!r}")
+    metadata = {
+        "help": help,
+        "choices": tuple(choices) if choices is not None else None,
+        "role": role,
+        "empty": empty,
+        **extra,
+    }
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -35,10 +55,12 @@ def config_field(
 
 @dataclass(kw_only=True)
 class BaseConfig:
-    """Fields every experiment kind has (DESIGN.md, "Public interfaces")."""
+    """Fields every experiment kind has (docs/architecture.md, "Configs")."""
 
-    task: str = config_field("tweets-binary", help="Task name (see `embedxfer tasks`).")
-    train_size: int | None = config_field(None, help="Training examples to use; empty = all.")
+    task: str = config_field("tweets-binary", help="Task name (see `embedxfer tasks`).", role="task")
+    train_size: int | None = config_field(
+        None, help="Training examples to use; empty = all.", empty="all training examples"
+    )
     seeds: list[int] = config_field(factory=lambda: [0, 1, 2], help="Random seeds; one trial per seed and condition.")
     device: str = config_field("auto", help="auto (cuda if available, else cpu), cpu, cuda or cuda:N.")
 
@@ -63,62 +85,37 @@ def config_to_dict(config: BaseConfig) -> dict[str, Any]:
     return {"kind": config.kind, **dataclasses.asdict(config)}
 
 
-def parse_config(data: dict[str, Any]) -> BaseConfig:
-    """Build the config dataclass of `data["kind"]`, checking field names and types."""
-    from embedxfer.experiments.base import get_kind
-
-    if not isinstance(data, dict):
-        raise ConfigError("A config must be a mapping with a 'kind' field and that kind's fields.")
-    if "kind" not in data:
-        raise ConfigError("The config has no 'kind' field; add one, e.g. 'kind: finetune'.")
-    kind = get_kind(str(data["kind"]))
-    cls = kind.config_cls
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    values = {}
-    for key, value in data.items():
-        if key == "kind":
-            continue
-        if key not in names:
-            raise ConfigError(f"Unknown field {key!r} for kind {kind.name!r}; valid fields: {', '.join(names)}.")
-        values[key] = _coerce(key, value, hints[key])
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required field is missing
-        raise ConfigError(f"Config for kind {kind.name!r} is incomplete: {exc}.") from None
-
-
-def load_config_file(path: str | Path) -> BaseConfig:
-    """Read a YAML or JSON config file and parse it."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}.") from None
-    return parse_config(parse_config_text(text, source=str(path)))
-
-
-def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
-    """YAML or JSON text to a dict (YAML is a superset of JSON)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source} is not valid YAML/JSON{where}.") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source} must hold a mapping with a 'kind' field, not {type(data).__name__}.")
-    return data
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+def coerce_fields(cls: type, values: dict[str, Any], kind: str) -> dict[str, Any]:
+    """`values` checked against the annotations of config dataclass `cls`; ConfigError names an unknown field."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    out = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"Unknown field {key!r} for kind {kind!r}; valid fields: {', '.join(names)}.")
+        out[key] = _coerce(key, value, hints[key])
+    return out
+
+
+def _number_from_text(value: Any, tp: type) -> Any:
+    """A number written as text (YAML 1.1 reads ``2e-5`` as a string), or `value` unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("_", "")
+    try:
+        number = float(text) if tp is float else int(text)
+    except ValueError:
+        return value
+    return number if tp is int or math.isfinite(number) else value
+
+
 def _coerce(name: str, value: Any, tp: Any) -> Any:
-    """Check `value` against annotation `tp`; allow the lossless conversions YAML/JSON need (int -> float)."""
+    """Check `value` against annotation `tp`; allow the lossless conversions YAML/JSON need (int -> float, and
+    numbers written as text: ``lr: 2e-5`` is a string to YAML 1.1)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -153,9 +150,11 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if isinstance(value, bool):
             return value
     elif tp is int:
+        value = _number_from_text(value, int)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        value = _number_from_text(value, float)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     elif tp is str:
@@ -188,6 +187,15 @@ class FieldSpec:
     default: Any
     help: str
     choices: tuple[Any, ...] | None
+    #: what the value names: one of ROLES, or None
+    role: str | None = None
+    #: what an empty value means (optional fields only)
+    empty: str | None = None
+
+    @property
+    def optional(self) -> bool:
+        tp = self.type
+        return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
 
 
 def field_specs(config_cls: type) -> list[FieldSpec]:
@@ -201,5 +209,30 @@ def field_specs(config_cls: type) -> list[FieldSpec]:
             default = f.default_factory()
         else:
             default = None
-        specs.append(FieldSpec(f.name, hints[f.name], default, f.metadata.get("help", ""), f.metadata.get("choices")))
+        meta = f.metadata
+        specs.append(
+            FieldSpec(
+                f.name,
+                hints[f.name],
+                default,
+                meta.get("help", ""),
+                meta.get("choices"),
+                meta.get("role"),
+                meta.get("empty"),
+            )
+        )
     return specs
+
+
+def check_config_class(config_cls: type) -> None:
+    """A kind's config must be a BaseConfig dataclass whose fields all have help, and whose optional fields say
+    what empty means; ValueError (a programming error, not a user's) otherwise."""
+    if not (
+        isinstance(config_cls, type) and issubclass(config_cls, BaseConfig) and dataclasses.is_dataclass(config_cls)
+    ):
+        raise ValueError(f"{config_cls!r} must be a dataclass subclassing BaseConfig")
+    for spec in field_specs(config_cls):
+        if not spec.help:
+            raise ValueError(f"{config_cls.__name__}.{spec.name} has no help text; declare it with config_field")
+        if spec.optional and not spec.empty:
+            raise ValueError(f"{config_cls.__name__}.{spec.name} is optional: say what empty means (empty=...)")

@@ -8,9 +8,19 @@ listops); user files and Hugging Face datasets come from `files`. This package i
 
 from embedxfer.tasks.base import Split, Task, TaskEntry, split_indices
 from embedxfer.tasks.files import load_file_task
-from embedxfer.tasks.registry import clear_cache, get_entry, list_tasks, load_task, register_task, task_names
+from embedxfer.tasks.registry import (
+    FILE_SYNTAX,
+    clear_cache,
+    get_entry,
+    list_tasks,
+    load_task,
+    register_task,
+    task_metric,
+    task_names,
+)
 
 __all__ = [
+    "FILE_SYNTAX",
     "Split",
     "Task",
     "TaskEntry",
@@ -21,5 +31,6 @@ __all__ = [
     "load_task",
     "register_task",
     "split_indices",
+    "task_metric",
     "task_names",
 ]

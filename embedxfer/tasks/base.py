@@ -182,6 +182,13 @@ class TaskEntry:
     option_help: dict = field(default_factory=dict)
     """option name -> one-line help, for CLI help and page widgets."""
 
+    def task(self, **fields: Any) -> Task:
+        """A Task of this entry: name, modality, label kind and metric come from the entry unless `fields` set
+        them (a user file's name and label kind depend on its options); the rest (splits, classes, info) from
+        `fields`."""
+        facts = {"name": self.name, "modality": self.modality, "label_kind": self.label_kind, "metric": self.metric}
+        return Task(**{**facts, **fields})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 
 from embedxfer.errors import TaskError
-from embedxfer.tasks.base import Task, check_int, class_counts, make_splits, split_indices
+from embedxfer.tasks.base import Task, TaskEntry, check_int, class_counts, make_splits, split_indices
 from embedxfer.tasks.registry import register_task
 
 _SIDE = 8
@@ -51,7 +51,7 @@ def to_patches(images: np.ndarray, patch: int) -> np.ndarray:
     options={"patch": 2},
     option_help={"patch": "patch side in pixels: 1, 2 (16 tokens of dim 4), 4 (4 tokens of dim 16) or 8"},
 )
-def digits(patch: int = 2) -> Task:
+def digits(entry: TaskEntry, patch: int = 2) -> Task:
     patch = check_int("patch", patch)
     if patch not in _PATCHES:
         raise TaskError(f"Option patch must divide the 8-pixel side: one of {_PATCHES}, not {patch}.")
@@ -59,11 +59,7 @@ def digits(patch: int = 2) -> Task:
     tokens = to_patches(images, patch)
     train, val, test = make_splits(tokens, labels, split_indices(len(labels), strata=labels))
     names = [str(d) for d in range(10)]
-    return Task(
-        name="digits",
-        modality="vectors",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=10,
         label_names=names,
         train=train,

@@ -16,7 +16,7 @@ import numpy as np
 
 from embedxfer.errors import EmbedxferError, TaskError
 from embedxfer.paths import check_user_path
-from embedxfer.tasks.base import LABEL_KINDS, Task, class_counts, class_ids, make_splits, split_indices
+from embedxfer.tasks.base import LABEL_KINDS, Task, TaskEntry, class_counts, class_ids, make_splits, split_indices
 from embedxfer.tasks.registry import load_task, register_task
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -72,6 +72,7 @@ def read_table(path: str | os.PathLike) -> Any:
 
 def task_from_frame(
     frame: Any,
+    entry: TaskEntry,
     *,
     text_column: str,
     label_column: str,
@@ -81,7 +82,7 @@ def task_from_frame(
     source: str,
     label_names: list[str] | None = None,
 ) -> Task:
-    """Build a text task from a DataFrame; `where` names the data in error messages."""
+    """Build a text task of registry `entry` from a DataFrame; `where` names the data in error messages."""
     import pandas as pd
 
     if label_kind not in LABEL_KINDS:
@@ -89,7 +90,10 @@ def task_from_frame(
     columns = [str(c) for c in frame.columns]
     for role, column in (("text", text_column), ("label", label_column)):
         if column not in columns:
-            raise TaskError(f"{where} has no {role} column {column!r}; its columns are: {', '.join(columns)}.")
+            raise TaskError(
+                f"{where} has no {role} column {column!r}; its columns are: {', '.join(columns)} "
+                f"(pick one with ?{role}=COLUMN in the task name)."
+            )
     raw_rows = len(frame)
     frame = frame[[text_column, label_column]].dropna()
     missing = raw_rows - len(frame)
@@ -136,9 +140,8 @@ def task_from_frame(
         strata, num_classes, metric = labels, len(names), "accuracy"
 
     train, val, test = make_splits(texts, labels, split_indices(len(texts), strata=strata))
-    return Task(
+    return entry.task(
         name=name,
-        modality="text",
         label_kind=label_kind,
         metric=metric,
         num_classes=num_classes,
@@ -167,25 +170,31 @@ def _file_fingerprint(options: dict) -> tuple:
     modality="text",
     label_kind="classes",
     metric="accuracy",
-    options={"label_kind": "classes", "name": None},
+    options={"text_column": "text", "label_column": "label", "label_kind": "classes", "name": None},
     option_help={
         "path": "the data file",
-        "text_column": "column holding the text",
-        "label_column": "column holding the label",
+        "text_column": "column holding the text (default: a column called text)",
+        "label_column": "column holding the label (default: a column called label)",
         "label_kind": "classes (accuracy) or regression (pearson)",
         "name": "a display name (default file:<file name>)",
     },
-    required=("path", "text_column", "label_column"),
+    required=("path",),
     listed=False,
     fingerprint=_file_fingerprint,
 )
 def _file_task(
-    path: str, text_column: str, label_column: str, label_kind: str = "classes", name: str | None = None
+    entry: TaskEntry,
+    path: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_kind: str = "classes",
+    name: str | None = None,
 ) -> Task:
     frame = read_table(path)
     resolved = _checked_path(path)
     return task_from_frame(
         frame,
+        entry,
         text_column=text_column,
         label_column=label_column,
         label_kind=label_kind,
@@ -227,9 +236,13 @@ def load_file_task(
     listed=False,
 )
 def _hf_task(
-    dataset: str, config: str | None = None, text_column: str = "text", label_column: str = "label",
+    entry: TaskEntry,
+    dataset: str,
+    config: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
     label_kind: str = "classes",
-) -> Task:  # fmt: skip
+) -> Task:
     try:
         import datasets
     except ImportError:
@@ -261,6 +274,7 @@ def _hf_task(
         raise TaskError(f"The Hugging Face dataset {dataset!r} has no splits.")
     return task_from_frame(
         pd.concat(frames, ignore_index=True),
+        entry,
         text_column=text_column,
         label_column=label_column,
         label_kind=label_kind,

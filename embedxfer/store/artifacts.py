@@ -8,39 +8,20 @@ leaves the previous version intact. Names are plain file names, so nothing escap
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from embedxfer.errors import StoreError
+from embedxfer.paths import write_atomic
+
+__all__ = ["ArtifactStore", "write_atomic"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
 
 
-def write_atomic(path: Path, data: bytes | str | dict | list) -> Path:
-    """Write `data` to `path` through a temp file in the same folder + os.replace (readers never see half a file)."""
-    if isinstance(data, dict | list):
-        data = json.dumps(data, indent=1, default=str)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 class ArtifactStore:
-    """Artifact folders under ``self.root / "artifacts"`` (mixed into `embedxfer.store.Store`)."""
+    """Artifact folders under ``self.root / "artifacts"`` (a mixin of `embedxfer.store.Store`)."""
 
     root: Path
 

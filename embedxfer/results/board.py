@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from embedxfer.results.html import FigureWriter, html_page
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -69,30 +71,21 @@ def board_html(tiles: Sequence[tuple[str, go.Figure | None, str]], cols: int, *,
     N times larger. A tile without a figure shows its note (e.g. "experiment deleted").
     """
     cols = max(MIN_COLS, min(MAX_COLS, int(cols)))
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem}"
+    style = (
         f".grid{{display:grid;grid-template-columns:repeat({cols},minmax(0,1fr));gap:1rem}}"
         ".tile{border:1px solid #e5e7eb;border-radius:8px;padding:.5rem;min-width:0}"
-        ".tile h3{font-size:.9rem;margin:.2rem .4rem;color:#334155}.note{color:#64748b;padding:2rem}</style>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1><div class='grid'>",
-    ]
-    js_included = False
+        ".tile h3{font-size:.9rem;margin:.2rem .4rem;color:#334155}.note{color:#64748b;padding:2rem}"
+    )
+    writer = FigureWriter()
+    body = [f"<h1>{html.escape(title)}</h1><div class='grid'>"]
     for caption, fig, note in tiles:
-        parts.append(f"<div class='tile'><h3>{html.escape(caption)}</h3>")
+        body.append(f"<div class='tile'><h3>{html.escape(caption)}</h3>")
         if fig is None:
-            parts.append(f"<p class='note'>{html.escape(note or 'nothing to show')}</p>")
+            body.append(f"<p class='note'>{html.escape(note or 'nothing to show')}</p>")
         else:
-            parts.append(
-                fig.to_html(
-                    full_html=False, include_plotlyjs=not js_included, default_width="100%", config={"responsive": True}
-                )
-            )
-            js_included = True
-        parts.append("</div>")
+            body.append(writer.fragment(fig, responsive=True))
+        body.append("</div>")
     if not tiles:
-        parts.append("<p class='note'>This board is empty.</p>")
-    parts.append("</div></body></html>")
-    return "\n".join(parts)
+        body.append("<p class='note'>This board is empty.</p>")
+    body.append("</div>")
+    return html_page(title, body, style=style)

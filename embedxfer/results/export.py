@@ -1,4 +1,5 @@
-"""Exports of one experiment: CSV of per-trial metrics, a self-contained HTML report, a PNG figure."""
+"""Exports of one experiment: CSV of per-trial metrics, the config as YAML, a self-contained HTML report (config,
+the summary table, every figure), a figures-only HTML page, and a PNG of a figure."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from pathlib import Path
 import yaml
 
 from embedxfer.errors import EmbedxferError
-from embedxfer.figures import ExperimentData, build_figure, figures_for, load_experiment_data
-from embedxfer.stats import summarize
+from embedxfer.results.data import ExperimentData, load_experiment_data
+from embedxfer.results.figures import build_figure, figures_for
+from embedxfer.results.html import FigureWriter, html_page
+from embedxfer.results.summary import summary_table
+
+_REPORT_STYLE = (
+    "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}"
+    "pre{background:#f6f8fa;padding:1rem}"
+)
 
 
 def metrics_csv(data: ExperimentData) -> str:
@@ -23,37 +31,32 @@ def config_yaml(data: ExperimentData) -> str:
 
 
 def html_report(data: ExperimentData) -> str:
-    """A single HTML file: config, summary table and every figure of the kind, plotly.js inlined once."""
+    """A single HTML file: config, the summary table (the same one the run page shows) and every figure."""
     result = data.result
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>embedxfer {html.escape(result['experiment_id'])}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}"
-        "pre{background:#f6f8fa;padding:1rem}</style></head><body>",
+    body = [
         f"<h1>Experiment {html.escape(result['experiment_id'])}</h1>",
         f"<p>kind <b>{html.escape(result['kind'])}</b>, status <b>{html.escape(result['status'])}</b>, "
-        f"{len(result['trials'])} trials</p>",
+        f"{len(result['trials'])} trials, primary metric <b>{html.escape(data.primary_metric)}</b></p>",
         f"<h2>Config</h2><pre>{html.escape(config_yaml(data))}</pre>",
     ]
-    metrics = [c for c in data.trials.columns if str(c).startswith(("test_", "val_"))]
-    table = summarize(data.completed(), ["condition"], metrics)
+    table = summary_table(result, data.primary_metric)
     if not table.empty:
-        parts.append("<h2>Summary (mean and 95% interval over seeds)</h2>")
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4f}"))
-    parts.append("<h2>Figures</h2>")
-    parts.extend(figures_html(data, [spec.name for spec in figures_for(data.kind)]))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        body.append("<h2>Summary (mean and 95% interval over seeds)</h2>")
+        body.append(table.to_html(index=False, na_rep="–"))
+    body.append("<h2>Figures</h2>")
+    body.extend(figures_html(data, [spec.name for spec in figures_for(data.kind)]))
+    return html_page(f"embedxfer {result['experiment_id']}", body, style=_REPORT_STYLE)
 
 
 def figures_html(data: ExperimentData, names: list[str]) -> list[str]:
     """HTML fragments for figures; the first carries plotly.js so the page works offline."""
-    out = []
-    for i, name in enumerate(names):
-        fig = build_figure(data, name)
-        out.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-    return out
+    writer = FigureWriter()
+    return [writer.fragment(build_figure(data, name)) for name in names]
+
+
+def figures_document(data: ExperimentData, names: list[str]) -> str:
+    """The figures alone, as one HTML file."""
+    return html_page(f"{data.experiment_id} figures", figures_html(data, names))
 
 
 def figure_png(fig, *, width: int = 1000, height: int = 600) -> bytes:
@@ -82,7 +85,8 @@ def export_experiment(experiment_id: str, fmt: str, output: Path, store=None) ->
     """Write an experiment's CSV, HTML report or primary-figure PNG to `output`."""
     from embedxfer.store import Store
 
-    data = load_experiment_data(store or Store(), experiment_id)
+    store = store or Store()
+    data = load_experiment_data(store, store.resolve_experiment_id(experiment_id))
     output = Path(output)
     if fmt == "csv":
         output.write_text(metrics_csv(data))

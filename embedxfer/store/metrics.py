@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from embedxfer.store_db import Database
+from embedxfer.store.db import Database
 
 
 class MetricsAndEvents(Database):
@@ -40,7 +40,7 @@ class MetricsAndEvents(Database):
         rows = self._read(
             lambda conn: conn.execute(
                 "SELECT name, value FROM final_metrics WHERE trial_id = ? ORDER BY name", (trial_id,)
-            ).fetchall()  # fmt: skip
+            ).fetchall()
         )
         return dict(rows)
 
@@ -73,9 +73,12 @@ class MetricsAndEvents(Database):
         return pd.DataFrame(rows, columns=columns).astype({"value": float})
 
     def add_event(self, experiment_id: str, message: str, *, trial_id: str | None = None, level: str = "info") -> None:
-        self._write(lambda conn: conn.execute(
-            "INSERT INTO events (experiment_id, trial_id, time, level, message) VALUES (?, ?, ?, ?, ?)",
-            (experiment_id, trial_id, time.time(), level, message)))  # fmt: skip
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO events (experiment_id, trial_id, time, level, message) VALUES (?, ?, ?, ?, ?)",
+                (experiment_id, trial_id, time.time(), level, message),
+            )
+        )
 
     def events(self, experiment_id: str, *, trial_id: str | None = None, limit: int | None = None) -> list[dict]:
         """Events oldest first (dicts: time, level, message, trial_id); `limit` keeps the newest."""

@@ -1,76 +1,15 @@
-"""`finetune`: train a checkpoint plus a task head, optionally with some parts frozen.
-
-The simplest experiment kind, and the one that proves the framework end to end. Each freeze
-setting is a condition (`full` when nothing is frozen); each condition runs once per seed.
-"""
+"""finetune trials: expand a config into (freeze setting x seed) trials, run one, estimate its time."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
-from embedxfer.errors import ConfigError
-from embedxfer.experiments.base import ExperimentKind, TrialContext, TrialSpec, register_kind
-from embedxfer.experiments.config import BaseConfig, config_field
-
-#: Poolings of `embedxfer.models.pool`, repeated here so parsing a config never imports torch (tested equal).
-POOLINGS = ("mean", "cls", "last")
-
-
-@dataclass(kw_only=True)
-class FinetuneConfig(BaseConfig):
-    """Finetune `checkpoint` on `task`; one condition per freeze setting, one trial per seed."""
-
-    kind = "finetune"
-
-    checkpoint: str = config_field(
-        "minilm-l3", help="Checkpoint id (see `embedxfer checkpoints`), folder or hub:org/name."
-    )
-    freeze: list[str] = config_field(
-        factory=list,
-        help="Parts or groups kept frozen, e.g. embed.tokens, layers.0.attn, attention, mlp; empty = train all.",
-    )
-    freeze_variants: list[list[str]] = config_field(
-        factory=list, help="Extra freeze settings, each compared as its own condition next to `freeze`."
-    )
-    epochs: float = config_field(3.0, help="Passes over the training examples.")
-    lr: float = config_field(2e-5, help="Peak learning rate (AdamW, linear decay).")
-    batch_size: int = config_field(8, help="Examples per optimisation step.")
-    max_length: int = config_field(128, help="Tokens per example after truncation.")
-    pooling: str = config_field("mean", choices=POOLINGS, help="How token states become one vector for the head.")
-    weight_decay: float = config_field(0.0, help="AdamW weight decay.")
-    eval_every: int | None = config_field(None, help="Validate every this many steps; empty = only at the end.")
-    eval_size: int | None = config_field(1000, help="Cap on validation/test examples (a fixed subset); empty = all.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.checkpoint:
-            raise ConfigError("Field 'checkpoint' must name a checkpoint; see `embedxfer checkpoints`.")
-        if self.epochs <= 0:
-            raise ConfigError(f"Field 'epochs' must be positive, got {self.epochs}.")
-        if self.lr <= 0:
-            raise ConfigError(f"Field 'lr' must be positive, got {self.lr}.")
-        if self.batch_size < 1:
-            raise ConfigError(f"Field 'batch_size' must be at least 1, got {self.batch_size}.")
-        if self.max_length < 2:
-            raise ConfigError(f"Field 'max_length' must be at least 2, got {self.max_length}.")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"Field 'pooling' must be one of {', '.join(POOLINGS)}, got {self.pooling!r}.")
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ConfigError(f"Field 'eval_every' must be at least 1 or empty, got {self.eval_every}.")
-        if self.eval_size is not None and self.eval_size < 1:
-            raise ConfigError(f"Field 'eval_size' must be at least 1 or empty, got {self.eval_size}.")
-
-    def freeze_settings(self) -> list[list[str]]:
-        settings = [list(self.freeze)] + [list(v) for v in self.freeze_variants]
-        unique: list[list[str]] = []
-        for s in settings:
-            if s not in unique:
-                unique.append(s)
-        return unique
+from embedxfer.experiments.finetune.config import FinetuneConfig
+from embedxfer.trials import TrialContext, TrialSpec
 
 
 def condition_name(frozen: list[str]) -> str:
+    """`full` when nothing is frozen, else `freeze:<part>+<part>` (public condition names)."""
     return "full" if not frozen else "freeze:" + "+".join(frozen)
 
 
@@ -97,8 +36,9 @@ def run_trial(config: FinetuneConfig, spec: TrialSpec, ctx: TrialContext) -> dic
 
     from embedxfer.checkpoints import load_checkpoint
     from embedxfer.data import encode_split
-    from embedxfer.engine import TrainSettings, evaluate, resolve_device, train_model
-    from embedxfer.models import OutputSpec, SequenceModel
+    from embedxfer.devices import resolve_device
+    from embedxfer.engine import TrainSettings, evaluate, train_model
+    from embedxfer.heads import OutputSpec, SequenceModel
     from embedxfer.parts import freeze_parts
     from embedxfer.tasks import load_task
 
@@ -172,16 +112,3 @@ def estimate_seconds(config: FinetuneConfig) -> float:
     examples = (config.train_size or 5000) * config.epochs
     speed = 30.0 * (22e6 / max(params, 1e6)) * (64 / max(min(config.max_length, 64), 16))
     return examples / speed + 2 * (config.eval_size or 2000) / (speed * 3) + 3.0
-
-
-FINETUNE = register_kind(
-    ExperimentKind(
-        name="finetune",
-        config_cls=FinetuneConfig,
-        expand=expand,
-        run_trial=run_trial,
-        description="Finetune a checkpoint with a task head, optionally freezing parts.",
-        primary_metric="test_accuracy",
-        estimate_seconds=estimate_seconds,
-    )
-)

@@ -1,4 +1,4 @@
-"""Small data summaries for the catalog views: parameters per part of a checkpoint, and a task at a glance.
+"""Overviews for the catalog views: parameters per part of a checkpoint, and a task at a glance.
 
 Pure functions returning pandas frames; the dashboard renders them and a CLI or notebook can print
 them. Counting parameters needs the model (loaded once through the shared checkpoint cache);
@@ -64,12 +64,16 @@ def label_balance(task: Task) -> pd.DataFrame:
         rows = []
         for split_name, split in splits.items():
             labels = np.asarray(split.labels, dtype=np.float64).reshape(len(split.labels), -1)[:, 0]
-            rows.append({
-                "split": split_name, "n": len(labels), "mean": float(labels.mean()) if len(labels) else np.nan,
-                "std": float(labels.std()) if len(labels) else np.nan,
-                "min": float(labels.min()) if len(labels) else np.nan,
-                "max": float(labels.max()) if len(labels) else np.nan,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "split": split_name,
+                    "n": len(labels),
+                    "mean": float(labels.mean()) if len(labels) else np.nan,
+                    "std": float(labels.std()) if len(labels) else np.nan,
+                    "min": float(labels.min()) if len(labels) else np.nan,
+                    "max": float(labels.max()) if len(labels) else np.nan,
+                }
+            )
         return pd.DataFrame(rows)
     names = list(task.label_names or [str(i) for i in range(task.num_classes or 0)])
     rows = []

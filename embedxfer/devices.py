@@ -1,0 +1,117 @@
+"""Which devices trials run on, and how many worker threads each device gets: decided here, for the CLI and the
+dashboard alike.
+
+Workers are written ``DEVICE[=COUNT]`` separated by commas, e.g. ``cpu=1`` or ``cuda:0=1,cpu=1`` (``cpu:2``
+means two CPU workers too). `configured_workers` reads them from ``EMBEDXFER_WORKERS``; without it there is one
+worker per visible CUDA device plus one on CPU. A trial's config asks for a device (``auto``, ``cpu``, ``cuda``,
+``cuda:N``) and `may_run` says which workers may take it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from embedxfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+ENV_WORKERS = "EMBEDXFER_WORKERS"
+_WORKER_KEY = re.compile(r"^(cpu|cuda|cuda:\d+)$")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """auto -> cuda when available, else cpu; ConfigError when cuda is asked for and absent."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is available; use 'auto' or 'cpu'.")
+    return torch.device(device)
+
+
+def default_workers() -> dict[str, int]:
+    """One worker per visible CUDA device, then one on CPU."""
+    workers: dict[str, int] = {}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            workers.update({f"cuda:{i}": 1 for i in range(torch.cuda.device_count())})
+    except ImportError:
+        pass
+    workers["cpu"] = 1
+    return workers
+
+
+def parse_workers(text: str, *, source: str = ENV_WORKERS) -> dict[str, int]:
+    """``"cpu=1,cuda:0=1"`` -> {"cpu": 1, "cuda:0": 1}; a bare device is one worker, a bare number N is N on CPU."""
+    workers: dict[str, int] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        device, sep, count = item.partition("=")
+        device = device.strip()
+        if not sep and device.isdigit():
+            device, count = "cpu", device
+        elif not sep and device.startswith("cpu:"):
+            device, count = "cpu", device[4:]
+        try:
+            n = int(count) if count.strip() else 1
+        except ValueError:
+            raise ConfigError(
+                f"{source} item {item!r} must be DEVICE or DEVICE=COUNT, e.g. cpu=1 or cuda:0=1."
+            ) from None
+        workers[device] = workers.get(device, 0) + n
+    if not workers:
+        raise ConfigError(f"{source} names no workers; use e.g. cpu=1.")
+    return workers
+
+
+def configured_workers(text: str | None = None) -> dict[str, int]:
+    """Workers from `text` (a CLI option), else from EMBEDXFER_WORKERS, else `default_workers()`."""
+    if text is not None and text.strip():
+        return parse_workers(text, source="--workers")
+    env = os.environ.get(ENV_WORKERS, "")
+    return parse_workers(env) if env.strip() else default_workers()
+
+
+def worker_devices(workers: Mapping[str, int], *, check_devices: bool = True) -> list[str]:
+    """Validate a {device: count} mapping; one device name per worker thread, cuda devices first."""
+    devices: list[str] = []
+    for key, count in workers.items():
+        if not _WORKER_KEY.match(str(key)):
+            raise ConfigError(f"Worker device {key!r} must be cpu, cuda or cuda:N.")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ConfigError(f"Worker count for {key!r} must be a whole number >= 0, got {count!r}.")
+        device = "cuda:0" if key == "cuda" else key
+        if check_devices and device.startswith("cuda") and count:
+            import torch
+
+            index = int(device.split(":")[1])
+            if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+                raise ConfigError(f"Worker device {device} is not available here; use cpu or a visible GPU.")
+        devices += [device] * count
+    if not devices:
+        raise ConfigError("The job manager needs at least one worker, e.g. workers={'cpu': 1}.")
+    return sorted(devices, key=lambda d: (d == "cpu", d))
+
+
+def may_run(requested: str, worker: str, *, cuda_idle: bool) -> bool:
+    """Whether a worker on `worker` may take a trial whose config asks for `requested`.
+
+    ``cpu`` -> cpu workers only; ``cuda`` -> any cuda worker; ``cuda:N`` -> that device; ``auto`` -> a cuda
+    worker, or the cpu worker when no cuda worker is idle (`cuda_idle` says whether one is).
+    """
+    if requested == "cpu":
+        return worker == "cpu"
+    if requested == "cuda":
+        return worker.startswith("cuda")
+    if requested.startswith("cuda:"):
+        return worker == requested
+    return worker.startswith("cuda") or not cuda_idle

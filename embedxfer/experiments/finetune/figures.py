@@ -1,0 +1,9 @@
+"""finetune's figures: the test metric per condition, and training-loss and validation curves."""
+
+from embedxfer.results.figures import FigureSpec, condition_summary, metric_curve, validation_metric
+
+FIGURES = (
+    FigureSpec("summary", "Test metric by condition", condition_summary),
+    FigureSpec("train_loss", "Training loss", metric_curve("train_loss", "training loss")),
+    FigureSpec("val_curve", "Validation metric during training", metric_curve(validation_metric, "")),
+)

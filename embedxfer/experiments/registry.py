@@ -1,0 +1,196 @@
+"""The experiment-kind registry: what a kind is made of, the built-in kinds, and the kinds still planned.
+
+A kind is one package under `embedxfer/experiments/<kind>/` that builds an `ExperimentKind` and registers it;
+adding a built-in kind is that package plus its module name in `BUILTIN_KINDS` (docs/architecture.md,
+"Adding an experiment kind"). Everything the dashboard, the CLI and the results layer know about a kind comes
+from its `ExperimentKind`: the config dataclass (with field roles), expand / run_trial / estimate, its card,
+figures, presets and compatibility rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embedxfer.errors import ConfigError
+from embedxfer.experiments.config import check_config_class, field_specs
+from embedxfer.registry import Registry
+from embedxfer.trials import TrialContext, TrialSpec
+
+if TYPE_CHECKING:
+    from embedxfer.checkpoints import ArchInfo
+    from embedxfer.compat import Support
+    from embedxfer.results.figures import FigureSpec
+
+#: The built-in kinds, one package each; importing a package registers its kind.
+BUILTIN_KINDS = ("embedxfer.experiments.finetune",)
+
+
+@dataclass(frozen=True)
+class KindCard:
+    """How a kind introduces itself on Home and in the kind picker."""
+
+    title: str
+    #: the question the kind answers, one sentence
+    question: str
+    #: where the protocol comes from (paper, thread), shown under the question
+    reference: str
+    #: the preset a Home card opens the form with (a `quick` one: minutes on CPU)
+    quick_preset: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedKind:
+    """A family that is designed (docs/architecture.md) but not built in this version."""
+
+    name: str
+    card: KindCard
+
+
+#: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
+PLANNED: tuple[PlannedKind, ...] = (
+    PlannedKind(
+        "layer_reinit",
+        KindCard(
+            "Layer reinitialization + probing",
+            "Which pretrained layers matter for a task, and does it depend on the amount of data?",
+            "Tamkin et al., arXiv 2004.14975",
+        ),
+    ),
+    PlannedKind(
+        "probing",
+        KindCard(
+            "Probing",
+            "How well does a linear probe read the task from each layer's frozen representation?",
+            "Tamkin et al., arXiv 2004.14975",
+        ),
+    ),
+    PlannedKind(
+        "embedding_map",
+        KindCard(
+            "Embedding explorer",
+            "What do token-embedding matrices look like, and how similar are two checkpoints?",
+            "no training needed",
+        ),
+    ),
+    PlannedKind(
+        "embedding_transfer",
+        KindCard(
+            "Embedding transfer",
+            "Does a frozen embedding layer from model A help a different, newly trained model?",
+            "r/MachineLearning 'Transferring Pretrained Embeddings' (2025)",
+        ),
+    ),
+    PlannedKind(
+        "frozen_transformer",
+        KindCard(
+            "Frozen transformer (FPT)",
+            "Can a language-pretrained transformer with frozen blocks solve non-language tasks?",
+            "Lu et al., arXiv 2103.05247",
+        ),
+    ),
+    PlannedKind(
+        "module_porting",
+        KindCard(
+            "Module porting",
+            "Does a PEFT module trained on host A still work when ported to host B?",
+            "Sabry & Belz, arXiv 2401.14228",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ExperimentKind:
+    """A registered experiment family: everything the rest of embedxfer needs to know about it."""
+
+    name: str
+    config_cls: type
+    expand: Callable[[Any], list[TrialSpec]]
+    run_trial: Callable[[Any, TrialSpec, TrialContext], dict[str, float]]
+    description: str
+    card: KindCard
+    #: the metric shown first in summaries and figures: a name, or a function of the stored config dict
+    #: (finetune's depends on its task: test_accuracy or test_pearson)
+    primary_metric: str | Callable[[Mapping[str, Any]], str] = "test_accuracy"
+    #: trial params that, with the condition, define a summary group (e.g. ("train_size",))
+    group_params: tuple[str, ...] = ()
+    #: rough seconds per trial on CPU for the pre-launch estimate
+    estimate_seconds: Callable[[Any], float] | None = None
+    #: the figures the run page, the Board and `export` offer, in display order
+    figures: tuple[FigureSpec, ...] = ()
+    #: what this kind can do with a pair of checkpoints (None: the kind takes one checkpoint at a time)
+    compat: Callable[[ArchInfo, ArchInfo], Support] | None = None
+    #: folder of `<preset-name>.yaml` files shipped with the kind
+    presets_dir: Path | None = None
+    #: for tests and plugins: extra metadata a kind wants to carry
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def primary_metric_for(self, config: Mapping[str, Any]) -> str:
+        """The primary metric of an experiment of this kind with stored config `config`."""
+        metric = self.primary_metric
+        return metric(config) if callable(metric) else metric
+
+
+_KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _unknown_kind(name: str, known: list[str]) -> ConfigError:
+    planned = {p.name for p in PLANNED}
+    if name in planned:
+        return ConfigError(
+            f"Experiment kind {name!r} is planned but not built in this version; known kinds: "
+            f"{', '.join(known) or 'none'}."
+        )
+    return ConfigError(f"Unknown experiment kind {name!r}; known kinds: {', '.join(known) or 'none'}.")
+
+
+KINDS: Registry[ExperimentKind] = Registry("experiment kind", BUILTIN_KINDS, _unknown_kind)
+
+
+def register_kind(kind: ExperimentKind) -> ExperimentKind:
+    """Add a kind to the registry; names are lowercase snake_case and unique, config fields must be declared fully."""
+    if not _KIND_NAME.match(kind.name):
+        raise ValueError(f"experiment kind name {kind.name!r} must be lowercase snake_case")
+    check_config_class(kind.config_cls)
+    return KINDS.register(kind.name, kind)
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a kind (tests that register a throwaway kind clean up with this)."""
+    KINDS.unregister(name)
+
+
+def get_kind(name: str) -> ExperimentKind:
+    """The registered kind called `name`; ConfigError lists the known kinds otherwise."""
+    return KINDS.get(name)
+
+
+def list_kinds() -> list[ExperimentKind]:
+    """All registered kinds: built-in ones in `BUILTIN_KINDS` order, then any registered later."""
+    return list(KINDS)
+
+
+def planned_kinds() -> list[PlannedKind]:
+    """Planned families that no registered kind has taken the name of yet."""
+    built = set(KINDS.names())
+    return [p for p in PLANNED if p.name not in built]
+
+
+def mentioned(config: Mapping[str, Any], roles: tuple[str, ...]) -> list[str]:
+    """The values of a stored config's fields with one of `roles` (e.g. ("checkpoint", "checkpoints")), each
+    once, in field order; for a kind that is not installed, the fields whose names contain a role."""
+    try:
+        names = [s.name for s in field_specs(get_kind(str(config.get("kind"))).config_cls) if s.role in roles]
+    except ConfigError:
+        names = [key for key in config if any(role.rstrip("s") in key for role in roles)]
+    found: list[str] = []
+    for name in names:
+        value = config.get(name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | int | float) and str(item):
+                found.append(str(item))
+    return list(dict.fromkeys(found))

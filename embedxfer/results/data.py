@@ -1,0 +1,47 @@
+"""Everything a figure builder or an export needs about one experiment, read from the store at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from embedxfer.results.public import snapshot_json
+from embedxfer.results.summary import primary_metric
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from embedxfer.store import Store
+
+
+@dataclass
+class ExperimentData:
+    """One experiment's results: the public JSON, a per-trial frame, per-step metrics and its primary metric."""
+
+    result: dict[str, Any]  # the JSON of `embedxfer show --json`
+    trials: pd.DataFrame  # one row per trial: condition, seed, status, params..., metrics...
+    steps: pd.DataFrame  # long format: trial_id, condition, seed, step, name, value
+    primary_metric: str  # e.g. test_accuracy; the kind decides (embedxfer.results.summary)
+
+    @property
+    def kind(self) -> str:
+        return self.result["kind"]
+
+    @property
+    def experiment_id(self) -> str:
+        return self.result["experiment_id"]
+
+    def completed(self) -> pd.DataFrame:
+        return self.trials[self.trials["status"] == "completed"] if not self.trials.empty else self.trials
+
+
+def load_experiment_data(store: Store, experiment_id: str) -> ExperimentData:
+    snapshot = store.snapshot(experiment_id)
+    available = {name for values in snapshot.metrics.values() for name in values}
+    experiment = snapshot.experiment
+    return ExperimentData(
+        result=snapshot_json(snapshot),
+        trials=snapshot.metrics_frame(),
+        steps=store.experiment_step_metrics(experiment_id),
+        primary_metric=primary_metric(experiment["kind"], experiment["config"], available),
+    )
