@@ -14,6 +14,7 @@ EMBEDXFER_EXTRA_CHECKPOINTS (os.pathsep-separated folders or hub ids offered nex
 
 import streamlit as st
 
+from ui import services
 from ui.common import PAGE_BOARD, PAGE_CHECKPOINTS, PAGE_DATA, PAGE_HOME, PAGE_NEW, PAGE_RUNS
 from ui.sidebar import render_sidebar
 
@@ -36,4 +37,5 @@ PAGES = {
 
 page = st.navigation(PAGES)
 render_sidebar()
+services.warm_catalog()  # once per process it starts reading checkpoint configs in the background; then a no-op
 page.run()

@@ -15,25 +15,31 @@ from ui.common import fmt_count, short_checkpoint, show_error
 INFO_COLUMNS = ("family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind", "cased")
 
 
-@st.cache_data(ttl=60, show_spinner="Reading checkpoint configs…")
-def catalog_rows(ids: tuple[str, ...], registered: tuple[str, ...]) -> list[dict]:
-    """One row per checkpoint with its ArchInfo, or the reason it cannot be used."""
+def catalog_rows(ids: tuple[str, ...]) -> tuple[list[dict], list[str]]:
+    """One row per checkpoint with its ArchInfo, or the reason it cannot be used; and the ids still being read
+    in the background (their rows say so), so the first render never waits for a slow config."""
     bundled = {entry.id: entry for entry in list_checkpoints()}
-    rows = []
+    warmer = services.arch_warmer()
+    rows, pending = [], []
     for checkpoint_id in ids:
         entry = bundled.get(checkpoint_id)
         row = {"id": checkpoint_id, "origin": "bundled" if entry else "added", "status": "ok"}
         if entry is not None and not entry.available:
             rows.append({**row, "status": "unavailable", "note": entry.reason, "source": entry.source})
             continue
-        try:
-            info = arch_info(checkpoint_id)
-        except EmbedxferError as exc:
-            rows.append({**row, "status": "error", "note": str(exc)})
-            continue
-        facts = {k: getattr(info, k) for k in INFO_COLUMNS}
-        rows.append({**row, **facts, "parameters": fmt_count(info.num_parameters), "source": info.source, "note": ""})
-    return rows
+        info = warmer.result(checkpoint_id)
+        if info is None:
+            pending.append(checkpoint_id)
+            rows.append({**row, "status": "reading…", "note": "reading its config and weight headers (first look)"})
+        elif isinstance(info, EmbedxferError):
+            rows.append({**row, "status": "error", "note": str(info)})
+        else:
+            facts = {k: getattr(info, k) for k in INFO_COLUMNS}
+            parameters = fmt_count(info.num_parameters)
+            rows.append({**row, **facts, "parameters": parameters, "source": info.source, "note": ""})
+    if pending:
+        warmer.request(pending)
+    return rows, pending
 
 
 @st.cache_data(max_entries=8, show_spinner="Loading the checkpoint to count its parameters…")
@@ -43,7 +49,7 @@ def parameter_counts(checkpoint_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return checkpoint_parameter_counts(checkpoint_id)
 
 
-def catalog_section(rows: list[dict], extra_ids: list[str]) -> None:
+def catalog_table(rows: list[dict]) -> None:
     # architecture first, under short headers, so the whole row fits beside a long folder id (which is cut to a
     # medium width; hovering shows it in full)
     short_headers = {
@@ -66,6 +72,14 @@ def catalog_section(rows: list[dict], extra_ids: list[str]) -> None:
             **{name: st.column_config.Column(header) for name, header in short_headers.items()},
         },
     )
+
+
+def catalog_section(ids: tuple[str, ...], rows: list[dict], pending: list[str], extra_ids: list[str]) -> None:
+    if pending:
+        # redraw on its own until the background reader has them (seconds, once per install)
+        st.fragment(run_every=1.0)(_pending_table)(ids)
+    else:
+        catalog_table(rows)
     st.caption(
         "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
         "folders or `hub:org/name` ids (a hub id needs a network connection the first time)."
@@ -90,7 +104,6 @@ def add_checkpoint_form(extra_ids: list[str]) -> None:
             show_error(exc)
         else:
             services.clear_catalog_caches()
-            catalog_rows.clear()
             st.toast(
                 f"Added `{info.id}`: {info.family}, {info.num_layers} layers, width {info.hidden_size}, "
                 f"vocab {info.vocab_size}, {fmt_count(info.num_parameters)} parameters."
@@ -103,8 +116,14 @@ def add_checkpoint_form(extra_ids: list[str]) -> None:
         if col[1].button("Forget", key="ckpt-remove"):
             workspace.remove_checkpoint(gone)
             services.clear_catalog_caches()
-            catalog_rows.clear()
             st.rerun()
+
+
+def _pending_table(ids: tuple[str, ...]) -> None:
+    rows, pending = catalog_rows(ids)
+    catalog_table(rows)
+    if not pending:
+        st.rerun(scope="app")  # all read: the other tabs can offer them now
 
 
 def compat_section(usable: list[str]) -> None:
@@ -165,7 +184,7 @@ except EmbedxferError as exc:
     show_error(exc)
     extra_ids = []
 all_ids = tuple(dict.fromkeys(bundled_ids + extra_ids))
-rows = catalog_rows(all_ids, tuple(extra_ids))
+rows, pending = catalog_rows(all_ids)
 usable = [row["id"] for row in rows if row["status"] == "ok"]
 
 # Lazy tabs: only the open section runs and is sent, so the page opens with one table instead of four tables,
@@ -175,7 +194,7 @@ catalog_tab, compat_tab, params_tab = st.tabs(
 )
 if catalog_tab.open:
     with catalog_tab:
-        catalog_section(rows, extra_ids)
+        catalog_section(all_ids, rows, pending, extra_ids)
 if compat_tab.open:
     with compat_tab:
         compat_section(usable)

@@ -26,7 +26,11 @@ Baseline: a bare Streamlit page (bench/bare_app.py: a title only, its own server
 Full loads on a small shared machine vary by 20-30% from one run to the next; "x bare" varies much less.
 One server (`streamlit run app.py`, EMBEDXFER_WORKERS=cpu=1) and Debian's chromium, as in tests/test_browser.py.
 
-Usage: python bench/page_latency.py [--loads 3] [--home DIR] [--json OUT]
+Cold: before the phases, a fresh install's first look at the catalog (a new server, empty home and cache,
+/checkpoints opened first): when the catalog is drawn, and when every row has its architecture read (the slow
+reads, seconds for the bundled ONNX / GGUF files, happen in a background thread and the rows fill in).
+
+Usage: python bench/page_latency.py [--loads 3] [--home DIR] [--json OUT] [--cold-only]
 """
 
 from __future__ import annotations
@@ -149,6 +153,24 @@ def measure(page, base: str, rows, loads: int, baseline: tuple | None = None) ->
     return times
 
 
+def cold_checkpoints(root: Path, page) -> dict[str, int]:
+    """A fresh install's first look at the catalog: a new server on an empty home and cache, /checkpoints opened
+    first. Returns ms until the catalog is drawn, until every row has its architecture read, and the bare page's
+    first load on its own new server (the baseline)."""
+    server = start_server(root / "cold-home", workers="cpu=1", env={"EMBEDXFER_CACHE": str(root / "cold-cache")})
+    bare_server = start_server(root / "cold-bare", workers="", script=ROOT / "bench" / "bare_app.py")
+    try:
+        _, drawn = time_load(page, server.url + "/checkpoints", "Checkpoints", {GRID: 1})
+        start = time.perf_counter() - drawn
+        poll(lambda: "reading…" not in page.locator(GRID).first.inner_text(), timeout=300, what="every row read")
+        complete = time.perf_counter() - start
+        _, bare = time_load(page, bare_server.url + "/", "Bare Streamlit page", {})
+    finally:
+        server.stop()
+        bare_server.stop()
+    return {"drawn_ms": round(drawn * 1000), "all_rows_read_ms": round(complete * 1000), "bare_ms": round(bare * 1000)}
+
+
 def median_ms(loads: list[tuple[float, float]], which: int) -> int | None:
     values = [load[which] for load in loads if not math.isnan(load[which])]
     return round(statistics.median(values) * 1000) if values else None
@@ -167,6 +189,7 @@ def main() -> int:
     parser.add_argument("--loads", type=int, default=5, help="loads per page and phase (median reported)")
     parser.add_argument("--home", help="EMBEDXFER_HOME for the server (default: a new temp folder)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--cold-only", action="store_true", help="only the fresh-install first load of /checkpoints")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -185,6 +208,18 @@ def main() -> int:
             context = browser.new_context(viewport=VIEWPORT)
             context.add_init_script(FINISHED_JS)
             page = context.new_page()
+
+            cold = cold_checkpoints(home.parent, page)
+            results["cold_checkpoints"] = cold
+            print(
+                f"fresh install, /checkpoints opened first: catalog drawn in {cold['drawn_ms']} ms, every row read in"
+                f" {cold['all_rows_read_ms']} ms; a bare page's first load on a new server {cold['bare_ms']} ms",
+                flush=True,
+            )
+            if args.cold_only:
+                if args.json:
+                    Path(args.json).write_text(json.dumps(results, indent=2))
+                return 0
 
             # "first": the first load of each page in this server process (imports, caches, job manager start)
             first = measure(page, server.url, STATIC_PAGES, 1, bare)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -34,18 +35,38 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def may_have_gpu() -> bool:
+    """False only when this is Linux and no GPU driver is loaded (no NVIDIA or ROCm device files): then CUDA
+    cannot be available and torch need not be imported (~2 s) to find that out, e.g. on a page's first render."""
+    if not sys.platform.startswith("linux") or "torch" in sys.modules:
+        return True
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd"))
+
+
 def default_workers() -> dict[str, int]:
     """One worker per visible CUDA device, then one on CPU."""
     workers: dict[str, int] = {}
-    try:
-        import torch
+    if may_have_gpu():
+        try:
+            import torch
 
-        if torch.cuda.is_available():
-            workers.update({f"cuda:{i}": 1 for i in range(torch.cuda.device_count())})
-    except ImportError:
-        pass
+            if torch.cuda.is_available():
+                workers.update({f"cuda:{i}": 1 for i in range(torch.cuda.device_count())})
+        except ImportError:
+            pass
     workers["cpu"] = 1
     return workers
+
+
+def cpu_threads() -> int:
+    """Threads torch uses on CPU (its default: the cores this process may run on), without importing torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def parse_workers(text: str, *, source: str = ENV_WORKERS) -> dict[str, int]:

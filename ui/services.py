@@ -51,7 +51,12 @@ def store() -> Store:
 
 @st.cache_resource(show_spinner=False)
 def device_facts() -> dict[str, Any]:
-    """CPU or the CUDA devices' names and memory; torch is imported once per process, here or by the workers."""
+    """CPU or the CUDA devices' names and memory. torch is imported only where a GPU driver is loaded (without one
+    there is no CUDA to ask about), so a CPU machine's first page render does not wait ~2 s for it."""
+    from embedxfer.devices import cpu_threads, may_have_gpu
+
+    if not may_have_gpu():
+        return {"cuda": False, "devices": [], "threads": cpu_threads()}
     import torch
 
     facts: dict[str, Any] = {"cuda": torch.cuda.is_available(), "devices": [], "threads": torch.get_num_threads()}
@@ -109,3 +114,18 @@ def clear_catalog_caches() -> None:
     """After adding or removing a checkpoint or task, so every widget offers the new list at once."""
     _checkpoint_ids.clear()
     _task_names.clear()
+
+
+def arch_warmer() -> Any:
+    """The process-wide background reader of checkpoints' ArchInfo (see `embedxfer.checkpoints.warm`)."""
+    from embedxfer.checkpoints.warm import shared_warmer
+
+    return shared_warmer()
+
+
+def warm_catalog() -> None:
+    """Start reading every offered checkpoint's ArchInfo in the background (cheap once they are known)."""
+    try:
+        arch_warmer().request(checkpoint_ids())
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the Checkpoints page reports real problems
+        pass

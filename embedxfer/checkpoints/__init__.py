@@ -7,10 +7,11 @@ only when a model is loaded or converted.
     load_checkpoint(id)        shared (model, tokenizer, info); do not change its weights
     fresh_model(id)            the same with a private copy of the model, for training
     arch_info(id)              ArchInfo from config files, without loading weights (cached on disk)
+    known_arch_info(id)        the same if already read, else None (reads nothing)
     checkpoint_fingerprint(id) 16-hex sha256 of the weight files
 """
 
-from embedxfer.checkpoints.arch import arch_info
+from embedxfer.checkpoints.arch import arch_info, known_arch_info
 from embedxfer.checkpoints.bundled import BUNDLED
 from embedxfer.checkpoints.catalog import checkpoint_fingerprint, list_checkpoints
 from embedxfer.checkpoints.info import ArchInfo, CheckpointEntry
@@ -27,6 +28,7 @@ __all__ = [
     "checkpoint_fingerprint",
     "clear_loaded",
     "fresh_model",
+    "known_arch_info",
     "list_checkpoints",
     "load_checkpoint",
 ]

@@ -32,6 +32,7 @@ from embedxfer.errors import CheckpointError
 
 _LOCK = threading.Lock()
 _INFO: dict[tuple, ArchInfo] = {}
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
 #: Bump when ArchInfo gains a field or a reader changes, so cached entries are read again.
 _DISK_VERSION = 1
 _TOKENIZER_STAMP_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
@@ -43,20 +44,26 @@ def arch_info(checkpoint_id: str, *, trust_remote_code: bool = False) -> ArchInf
     key = (resolved.key, folder_stamp(resolved))
     with _LOCK:
         hit = _INFO.get(key)
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     if hit is not None:
         return hit
-    disk_key = _disk_key(resolved)
-    info = _read_disk(disk_key) if disk_key else None
-    if info is None:
-        if resolved.kind == "bundled":
-            info = _bundled_info(resolved)
-        else:
-            folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)
-            info = _folder_info(resolved, folder, trust_remote_code)
-        if disk_key:
-            _write_disk(disk_key, info)
-    with _LOCK:
-        _INFO[key] = info
+    with key_lock:  # one read per checkpoint: concurrent callers (pages, the warmer, workers) wait for it
+        with _LOCK:
+            hit = _INFO.get(key)
+        if hit is not None:
+            return hit
+        disk_key = _disk_key(resolved)
+        info = _read_disk(disk_key) if disk_key else None
+        if info is None:
+            if resolved.kind == "bundled":
+                info = _bundled_info(resolved)
+            else:
+                folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)
+                info = _folder_info(resolved, folder, trust_remote_code)
+            if disk_key:
+                _write_disk(disk_key, info)
+        with _LOCK:
+            _INFO[key] = info
     return info
 
 
@@ -198,3 +205,23 @@ def _write_disk(name: str, info: ArchInfo) -> None:
         paths.write_atomic(paths.cache_dir("arch-info") / name, json.dumps(info.to_dict()))
     except OSError:
         pass  # the cache is an optimisation; a read-only cache folder must not break listing checkpoints
+
+
+def known_arch_info(checkpoint_id: str) -> ArchInfo | None:
+    """The ArchInfo of a checkpoint if it was read before (in memory or on disk): nothing is read, converted or
+    downloaded. None when it was not, or when the id itself is bad (`arch_info` then says why)."""
+    try:
+        resolved = resolve_id(checkpoint_id)
+        key = (resolved.key, folder_stamp(resolved))
+        with _LOCK:
+            hit = _INFO.get(key)
+        if hit is not None:
+            return hit
+        disk_key = _disk_key(resolved)
+    except CheckpointError:
+        return None
+    info = _read_disk(disk_key) if disk_key else None
+    if info is not None:
+        with _LOCK:
+            _INFO[key] = info
+    return info
