@@ -1,6 +1,6 @@
 """Summary statistics over seeds: a mean with a 95% interval.
 
-Results are never shown from one seed alone when more exist (DESIGN.md, "Core concepts"), so every
+Results are never shown from one seed alone when more exist (docs/architecture.md, "Store and results"), so every
 summary goes through `mean_interval`. Two methods:
 
 - ``"t"`` (default): Student-t interval, mean +- t_{(1+c)/2, n-1} * s / sqrt(n), with s the sample
