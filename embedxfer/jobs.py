@@ -30,7 +30,7 @@ from embedxfer.devices import configured_workers, may_run, worker_devices
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, ExperimentPlan, get_kind, parse_config, plan_experiment
 from embedxfer.store import MetricBuffer, Store, trial_id_for
-from embedxfer.trials import TrialCancelled, TrialContext, TrialDiverged, TrialSpec
+from embedxfer.trials import ACTIVE_STATUSES, TrialCancelled, TrialContext, TrialDiverged, TrialSpec
 
 OOM_HINT = "reduce batch_size or max_length, or run on cpu"
 
@@ -223,7 +223,7 @@ class JobManager:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.store.get_experiment(experiment_id)["status"]
-            if status not in ("queued", "running"):
+            if status not in ACTIVE_STATUSES:
                 return status
             remaining = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
             if remaining <= 0:
@@ -299,7 +299,7 @@ class JobManager:
                 traceback.print_exc()
                 try:
                     error = f"internal error in the job manager: {type(exc).__name__}: {exc}"
-                    self.store.finish_trial(item.trial_id, "failed", error=error, only_if=("queued", "running"))
+                    self.store.finish_trial(item.trial_id, "failed", error=error, only_if=ACTIVE_STATUSES)
                 except Exception:  # noqa: BLE001
                     pass
             finally:

@@ -18,6 +18,8 @@ if "EMBEDXFER_HOME" not in os.environ:
     import tempfile
 
     os.environ["EMBEDXFER_HOME"] = tempfile.mkdtemp(prefix="embedxfer-test-home-")
+# One cache for the whole session, even for tests that get a fresh home: conversions and arch info are read once.
+os.environ.setdefault("EMBEDXFER_CACHE", os.path.join(os.environ["EMBEDXFER_HOME"], "cache"))
 
 TINY_VOCAB = [
     "[PAD]",
@@ -149,3 +151,24 @@ def chromium() -> str:
     path = chromium_executable()
     require_tool(path is not None, "Debian's chromium on PATH (apt-get install chromium)")
     return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch, tiny_checkpoints):
+    """A fresh home, one CPU worker, the tiny bert offered as a checkpoint and fresh Streamlit caches (clearing
+    `st.cache_resource` shuts the previous job manager down through its `on_release`)."""
+    import streamlit as st
+
+    monkeypatch.syspath_prepend(str(ROOT))  # `ui` is the page layer next to app.py, not an installed package
+    home = tmp_path / "home"
+    monkeypatch.setenv("EMBEDXFER_HOME", str(home))
+    monkeypatch.setenv("EMBEDXFER_WORKERS", "cpu=1")
+    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", str(tiny_checkpoints["bert"]))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield home
+    st.cache_resource.clear()
+    st.cache_data.clear()

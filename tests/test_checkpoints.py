@@ -14,7 +14,7 @@ import pytest
 
 from embedxfer import checkpoints as ck
 from embedxfer.checkpoints import convert_cache, loading
-from embedxfer.errors import CheckpointError
+from embedxfer.errors import CheckpointError, EmbedxferError
 
 
 @pytest.fixture()
@@ -358,3 +358,65 @@ def test_conversion_is_cached_atomic_and_logged(tmp_path, monkeypatch, caplog):
     assert convert_cache.cached_folder("fake", source, "test") is None
     convert_cache.converted_folder("fake", source, "test", convert)
     assert len(calls) == 2 and convert_cache.cached_folder("fake", source, "test") == folder
+
+
+def test_symlink_loop_is_a_sentence(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for call in (ck.arch_info, ck.load_checkpoint):
+        with pytest.raises(CheckpointError) as exc:
+            call(str(loop))
+        assert "loops back on itself" in one_line(exc)
+
+
+def _with_model_type(folder: Path, model_type: str) -> Path:
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = model_type
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_unknown_model_type_is_refused_when_first_looked_at(copy_of):
+    folder = _with_model_type(copy_of("bert"), "mamba")
+    for call in (ck.arch_info, ck.load_checkpoint):
+        with pytest.raises(CheckpointError) as exc:
+            call(str(folder))
+        text = one_line(exc)
+        assert "model_type 'mamba'" in text and "bert, gpt2, llama" in text
+    (folder / "model.safetensors").unlink()  # without weights the unknown type is still named first
+    with pytest.raises(CheckpointError, match="model_type 'mamba'"):
+        ck.arch_info(str(folder))
+
+
+def test_arch_info_is_cached_on_disk_by_file_stamps(copy_of, monkeypatch):
+    from embedxfer.checkpoints import arch
+
+    folder = copy_of("bert")
+    first = ck.arch_info(str(folder))
+    arch._INFO.clear()  # a new process: nothing in memory
+
+    def must_not_read(*args, **kwargs):
+        raise AssertionError("read again although the files did not change")
+
+    monkeypatch.setattr(arch, "_folder_info", must_not_read)
+    assert ck.arch_info(str(folder)) == first
+    monkeypatch.undo()
+    config = json.loads((folder / "config.json").read_text())
+    config["max_position_embeddings"] = 128  # a rewritten config is read again
+    (folder / "config.json").write_text(json.dumps(config))
+    arch._INFO.clear()
+    assert ck.arch_info(str(folder)).max_positions == 128
+
+
+def test_warmer_reads_in_the_background_and_reports_errors(tiny_checkpoints, tmp_path):
+    from embedxfer.checkpoints import arch
+    from embedxfer.checkpoints.warm import Warmer
+
+    good, bad = str(tiny_checkpoints["gpt2"]), str(tmp_path / "missing")
+    arch._INFO.clear()
+    warmer = Warmer()
+    warmer.request([good, bad, good])
+    while warmer.result(good) is None or warmer.result(bad) is None:  # a state, not a time
+        threading.Event().wait(0.05)
+    assert warmer.result(good) == ck.arch_info(good)
+    assert isinstance(warmer.result(bad), EmbedxferError) and "does not exist" in str(warmer.result(bad))

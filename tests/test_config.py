@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
 from embedxfer.errors import ConfigError
@@ -100,3 +103,58 @@ def test_finetune_poolings_match_the_model():
     from embedxfer.experiments.finetune import POOLINGS
 
     assert POOLINGS == models.POOLINGS
+
+
+@pytest.mark.parametrize("written", ["2e-5", "2.0e-5", "0.00002", "2E-05"])
+def test_learning_rates_as_people_write_them(tmp_path, written):
+    """YAML 1.1 reads `2e-5` (no dot) as a string; numeric fields accept numbers written as text."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"kind: finetune\ntask: tweets-binary\nlr: {written}\nbatch_size: '16'\n")
+    config = load_config_file(path)
+    assert config.lr == pytest.approx(2e-5) and isinstance(config.lr, float)
+    assert config.batch_size == 16 and config == parse_config({**config_to_dict(config), "lr": 2e-5})
+
+
+def test_numeric_text_is_only_accepted_when_it_is_a_number():
+    with pytest.raises(ConfigError, match="Field 'lr' must be a number"):
+        parse_config({**MINIMAL, "lr": "nan"})
+    with pytest.raises(ConfigError, match="Field 'batch_size' must be an integer"):
+        parse_config({**MINIMAL, "batch_size": "8.5"})
+    with pytest.raises(ConfigError, match="Field 'train_size' must be an integer or null"):
+        parse_config({**MINIMAL, "train_size": True})
+
+
+def test_json_files_are_read_as_json(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"kind": "finetune", "task": "tweets-binary", "lr": 2e-5, "seeds": [0]}')
+    assert load_config_file(path).lr == pytest.approx(2e-5)
+    path.write_text('{"kind": "finetune",')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config_file(path)
+
+
+def test_every_kind_declares_its_fields_fully():
+    """Roles name what a value is (forms never guess from names); optional fields say what empty means."""
+    from embedxfer.experiments.config import ROLES
+
+    for kind in list_kinds():
+        for spec in field_specs(kind.config_cls):
+            assert spec.help, (kind.name, spec.name)
+            assert spec.role in (None, *ROLES), (kind.name, spec.name)
+            assert not spec.optional or spec.empty, (kind.name, spec.name)
+    roles = {s.name: s.role for s in field_specs(FinetuneConfig)}
+    assert roles["checkpoint"] == "checkpoint" and roles["task"] == "task" and roles["freeze"] == "parts"
+
+
+def test_a_kind_with_an_undeclared_optional_field_is_refused():
+    from embedxfer.experiments import BaseConfig, ExperimentKind, config_field, register_kind
+
+    @dataclass(kw_only=True)
+    class Sloppy(BaseConfig):
+        kind: ClassVar[str] = "sloppy"
+        cap: int | None = config_field(None, help="a cap")  # no empty=...
+
+    finetune = get_kind("finetune")
+    with pytest.raises(ValueError, match="Sloppy.cap is optional: say what empty means"):
+        register_kind(ExperimentKind("sloppy", Sloppy, finetune.expand, finetune.run_trial, "x", finetune.card))
+    assert "sloppy" not in [k.name for k in list_kinds()]

@@ -16,6 +16,8 @@ from embedxfer.results import experiment_json
 from embedxfer.store import Store
 from embedxfer.trials import TrialDiverged, TrialSpec
 
+#: generous: a wait returns as soon as the state is reached, so only a hang takes this long
+WAIT = 120.0
 RUN_LOG: list[tuple[str, str]] = []  # (trial_id, device) in start order
 _FAILED_ONCE: set[str] = set()
 _LOG_LOCK = threading.Lock()
@@ -103,7 +105,8 @@ def manager(store):
         yield m
 
 
-def _wait_for(predicate, timeout: float = 5.0) -> None:
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    """Wait for a state; the timeout only guards against a hang."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -116,7 +119,7 @@ def _statuses(store: Store, exp_id: str) -> list[str]:
 
 def test_submit_wait_and_json(manager, store):
     exp_id = manager.submit(_config(conditions=["a", "b"], seeds=[0, 1], train_size=16, steps=4), name="demo")
-    assert manager.wait(exp_id, timeout=10) == "completed"
+    assert manager.wait(exp_id, timeout=WAIT) == "completed"
     data = experiment_json(store, exp_id)
     assert list(data) == ["experiment_id", "kind", "status", "config", "trials", "summary"]
     assert data["kind"] == "dummy_sleep" and data["config"]["steps"] == 4 and data["config"]["kind"] == "dummy_sleep"
@@ -143,7 +146,7 @@ def test_trials_run_in_fifo_order(manager, store):
     RUN_LOG.clear()
     first = manager.submit(_config(seeds=[0, 1, 2]))
     second = manager.submit(_config(seeds=[0, 1]))
-    assert manager.wait(second, timeout=10) == "completed" and manager.wait(first, timeout=10) == "completed"
+    assert manager.wait(second, timeout=WAIT) == "completed" and manager.wait(first, timeout=WAIT) == "completed"
     expected = [t["trial_id"] for t in store.list_trials(first) + store.list_trials(second)]
     assert [tid for tid, _ in RUN_LOG] == expected
 
@@ -155,31 +158,31 @@ def test_cancel_queued_and_running(manager, store):
     assert manager.cancel(experiment_id=queued) == 2
     assert _statuses(store, queued) == ["cancelled", "cancelled"]  # at once, not when a worker gets there
     assert manager.cancel(trial_id=f"{long}-t000") == 1
-    assert manager.wait(long, timeout=5) == "cancelled"
+    assert manager.wait(long, timeout=WAIT) == "cancelled"
     trial = store.get_trial(f"{long}-t000")
     assert trial["status"] == "cancelled" and 0 < trial["step"] < 10_000
     assert any("cancelled" in e["message"] for e in store.events(long))
     after = manager.submit(_config())  # the worker is still there
-    assert manager.wait(after, timeout=5) == "completed"
+    assert manager.wait(after, timeout=WAIT) == "completed"
 
 
 def test_cancel_through_the_store_from_another_process(manager, store):
     exp_id = manager.submit(_config(steps=10_000, sleep=0.002))
     _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["status"] == "running")
     Store(store.root).request_cancel(experiment_id=exp_id)  # what `embedxfer cancel` in another process does
-    assert manager.wait(exp_id, timeout=5) == "cancelled"
+    assert manager.wait(exp_id, timeout=WAIT) == "cancelled"
 
 
 def test_failing_trial_does_not_stop_others(manager, store):
     exp_id = manager.submit(_config(conditions=["a", "b", "c"], fail={"b": "runtime"}))
-    assert manager.wait(exp_id, timeout=10) == "partial"
+    assert manager.wait(exp_id, timeout=WAIT) == "partial"
     trials = store.list_trials(exp_id)
     assert [t["status"] for t in trials] == ["completed", "failed", "completed"]
     assert trials[1]["error"] == "RuntimeError: boom"
     events = [e for e in store.events(exp_id) if e["level"] == "error"]
     assert "Traceback" in events[0]["message"] and "boom" in events[0]["message"]
     assert len(store.step_metrics(trials[1]["trial_id"])) == 1  # metrics logged before the failure are kept
-    assert manager.wait(manager.submit(_config()), timeout=5) == "completed"
+    assert manager.wait(manager.submit(_config()), timeout=WAIT) == "completed"
 
 
 @pytest.mark.parametrize(
@@ -193,7 +196,7 @@ def test_failing_trial_does_not_stop_others(manager, store):
 )
 def test_failure_kinds(manager, store, mode, status, error):
     exp_id = manager.submit(_config(fail={"a": mode}))
-    manager.wait(exp_id, timeout=5)
+    manager.wait(exp_id, timeout=WAIT)
     trial = store.get_trial(f"{exp_id}-t000")
     assert (trial["status"], trial["error"]) == (status, error)
     if mode == "diverge":
@@ -203,10 +206,10 @@ def test_failure_kinds(manager, store, mode, status, error):
 def test_resume_runs_only_unfinished(manager, store):
     RUN_LOG.clear()
     exp_id = manager.submit(_config(conditions=["a", "b"], seeds=[0, 1], fail={"b": "once"}))
-    assert manager.wait(exp_id, timeout=10) == "partial"
+    assert manager.wait(exp_id, timeout=WAIT) == "partial"
     done_before = store.final_metrics(f"{exp_id}-t000")
     assert manager.resume(exp_id) == 2
-    assert manager.wait(exp_id, timeout=10) == "completed"
+    assert manager.wait(exp_id, timeout=WAIT) == "completed"
     ran = [tid for tid, _ in RUN_LOG]
     assert ran.count(f"{exp_id}-t000") == 1 and ran.count(f"{exp_id}-t002") == 2
     assert store.final_metrics(f"{exp_id}-t000") == done_before
@@ -218,25 +221,25 @@ def test_shutdown_interrupts_and_a_new_manager_resumes(store):
     long = manager.submit(_config(steps=10_000, sleep=0.002))
     queued = manager.submit(_config())
     _wait_for(lambda: store.get_trial(f"{long}-t000")["status"] == "running")
-    manager.shutdown(wait=True, timeout=5)
+    manager.shutdown(wait=True, timeout=WAIT)
     assert _statuses(store, long) == ["interrupted"] and _statuses(store, queued) == ["interrupted"]
     with pytest.raises(RuntimeError):
         manager.submit(_config())
     with JobManager(store, workers={"cpu": 1}) as again:
         assert again.resume(queued) == 1
-        assert again.wait(queued, timeout=5) == "completed"
+        assert again.wait(queued, timeout=WAIT) == "completed"
 
 
 def test_device_routing(store):
     RUN_LOG.clear()
     with JobManager(store, workers={"cpu": 1}) as cpu_only:
         exp_id = cpu_only.submit(_config(device="cuda"))
-        assert cpu_only.wait(exp_id, timeout=5) == "failed"
+        assert cpu_only.wait(exp_id, timeout=WAIT) == "failed"
         assert "No worker runs on cuda" in store.get_trial(f"{exp_id}-t000")["error"]
     with JobManager(store, workers={"cuda:0": 1, "cpu": 1}, check_devices=False) as mixed:
         on_cpu = mixed.submit(_config(device="cpu", seeds=[0, 1]))
         auto = mixed.submit(_config(device="auto"))
-        assert mixed.wait(on_cpu, timeout=5) == "completed" and mixed.wait(auto, timeout=5) == "completed"
+        assert mixed.wait(on_cpu, timeout=WAIT) == "completed" and mixed.wait(auto, timeout=WAIT) == "completed"
         devices = dict(RUN_LOG)
         assert devices[f"{on_cpu}-t000"] == "cpu" and devices[f"{on_cpu}-t001"] == "cpu"
         assert devices[f"{auto}-t000"] == "cuda:0"  # the idle GPU worker is preferred
@@ -256,7 +259,7 @@ def test_progress_and_active(manager, store):
     active = manager.active()
     assert active["running"] == 1 and active["workers"][0]["trial_id"] == f"{exp_id}-t000"
     manager.cancel(experiment_id=exp_id)
-    manager.wait(exp_id, timeout=5)
+    manager.wait(exp_id, timeout=WAIT)
     active = manager.active()
     assert active["running"] == 0 and active["finished_today"] >= 1 and active["workers"][0]["trial_id"] is None
 
@@ -272,7 +275,7 @@ def test_bad_config_is_rejected_before_anything_is_stored(manager, store):
 def test_delete_cancels_then_removes(manager, store):
     exp_id = manager.submit(_config(steps=10_000, sleep=0.002))
     _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["status"] == "running")
-    manager.delete(exp_id, timeout=5)
+    manager.delete(exp_id, timeout=WAIT)
     assert store.list_experiments() == []
 
 
@@ -280,6 +283,6 @@ def test_total_steps_are_kept_when_a_trial_ends_between_progress_writes(store):
     """Progress writes are throttled; a quick trial must still end with its step *and* total stored."""
     with JobManager(store, workers={"cpu": 1}, progress_interval=3600) as slow_persist:
         exp_id = slow_persist.submit(_config(steps=5))
-        assert slow_persist.wait(exp_id, timeout=10) == "completed"
+        assert slow_persist.wait(exp_id, timeout=WAIT) == "completed"
     (trial,) = store.list_trials(exp_id)
     assert (trial["step"], trial["total_steps"]) == (5, 5)

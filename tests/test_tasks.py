@@ -447,3 +447,32 @@ def test_hf_dataset_with_class_label_names(monkeypatch) -> None:
     task = load_task("hf:toy?text=text&label=label")
     assert task.label_names == ["neg", "pos"] and sum(task.sizes().values()) == 20  # -1 rows dropped
     assert task.name == "hf:toy"
+
+
+def test_file_task_defaults_to_columns_called_text_and_label(tmp_path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"words {i},{'pos' if i % 2 else 'neg'}\n" for i in range(20)))
+    task = load_task(f"file:{path}")
+    assert task.num_classes == 2 and task.label_names == ["neg", "pos"] and task.name == "file:d.csv"
+    other = tmp_path / "e.csv"
+    other.write_text("review,stars\n" + "".join(f"r{i},{i % 2}\n" for i in range(20)))
+    with pytest.raises(TaskError, match="no text column 'text'.*pick one with \\?text=COLUMN") as err:
+        load_task(f"file:{other}")
+    one_line(err)
+    assert load_task(f"file:{other}?text=review&label=stars").num_classes == 2
+
+
+def test_task_metric_needs_no_data() -> None:
+    from embedxfer.tasks import task_metric
+
+    assert task_metric("word-valence") == "pearson" and task_metric("tweets-binary") == "accuracy"
+    assert task_metric("file:/x.csv?text=t&label=y&kind=regression") == "pearson"
+    assert task_metric("file:/x.csv") == "accuracy" and task_metric("no-such-task") == "accuracy"
+
+
+def test_a_file_task_that_loops_is_a_sentence(tmp_path) -> None:
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(TaskError, match="loops back on itself") as err:
+        load_task(f"file:{loop}")
+    one_line(err)

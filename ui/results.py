@@ -11,7 +11,7 @@ from embedxfer.errors import EmbedxferError
 from embedxfer.results import ExperimentData, build_figure, export, figures_for, load_experiment_data, summary_table
 from embedxfer.results.board import BoardItem, format_board, parse_board
 from ui import services
-from ui.common import PAGE_BOARD, show_error
+from ui.common import ACTIVE, PAGE_BOARD, show_error
 
 BOARD_MEMORY = "board-last"  # the board's URL value, remembered so "Add to board" extends it
 
@@ -31,7 +31,7 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     completed = exp["counts"].get("completed", 0)
     st.subheader("Results")
     if not completed:
-        if exp["status"] in ("queued", "running"):
+        if exp["status"] in ACTIVE:
             st.info("The summary and figures appear as soon as the first trial completes.")
         else:
             st.info("No trial completed, so there is nothing to summarise; see the errors above and the events below.")

@@ -20,7 +20,7 @@ from typing import Any
 from embedxfer.errors import StoreError
 from embedxfer.store.db import Database
 from embedxfer.store.rows import TRIAL_COLUMNS, mentions, metrics_frame, parse_trial, trial_id_for
-from embedxfer.trials import TrialSpec, experiment_status
+from embedxfer.trials import ACTIVE_STATUSES, TrialSpec, experiment_status
 
 
 def new_experiment_id(now: float | None = None) -> str:
@@ -216,7 +216,7 @@ class ExperimentRows(Database):
 
         def delete(conn: sqlite3.Connection) -> list[str]:
             exp = self._experiment_row(conn, experiment_id)
-            if not force and exp["status"] in ("queued", "running"):
+            if not force and exp["status"] in ACTIVE_STATUSES:
                 raise StoreError(f"Experiment {experiment_id} is still {exp['status']}; cancel it first.")
             trial_ids = [r[0] for r in conn.execute("SELECT id FROM trials WHERE experiment_id = ?", (experiment_id,))]
             sub = "(SELECT id FROM trials WHERE experiment_id = ?)"
