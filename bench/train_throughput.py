@@ -40,8 +40,9 @@ def part_a(device_name: str, n: int, repeats: int) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from embedxfer.checkpoints import load_checkpoint
-    from embedxfer.engine import TrainSettings, resolve_device, train_model
-    from embedxfer.models import OutputSpec, SequenceModel, task_loss
+    from embedxfer.devices import resolve_device
+    from embedxfer.engine import TrainSettings, train_model
+    from embedxfer.heads import OutputSpec, SequenceModel, task_loss
 
     device = resolve_device(device_name)
     backbone, tokenizer, info = load_checkpoint("minilm-l6")
@@ -127,10 +128,11 @@ def part_a(device_name: str, n: int, repeats: int) -> dict:
 
 def part_b(device_name: str, n: int, repeats: int = 2) -> dict:
     from embedxfer.checkpoints import load_checkpoint
-    from embedxfer.experiments import TrialContext, get_kind, parse_config
+    from embedxfer.experiments import get_kind, parse_config
     from embedxfer.jobs import JobManager
     from embedxfer.store import Store
     from embedxfer.tasks import load_task
+    from embedxfer.trials import TrialContext
 
     config_dict = {
         "kind": "finetune",
