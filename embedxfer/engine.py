@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,7 +89,9 @@ def total_steps(n_examples: int, settings: TrainSettings) -> int:
     return min(steps, settings.max_steps) if settings.max_steps else steps
 
 
-def make_optimizer(params: list[nn.Parameter], settings: TrainSettings, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: list[nn.Parameter] | list[dict[str, Any]], settings: TrainSettings, device: torch.device
+) -> torch.optim.Optimizer:
     fused = device.type == "cuda"  # the fused kernel exists for CUDA tensors only
     cls = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=settings.lr, weight_decay=settings.weight_decay, eps=1e-8, fused=fused)
@@ -159,20 +161,23 @@ def train_model(
     ctx: TrialContext | None = None,
     device: torch.device | str = "cpu",
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
+    lr_scales: Mapping[str, float] | None = None,
 ) -> TrainResult:
     """Train the trainable parameters of `model` on `train`; evaluate `evals` periodically and at the end.
 
-    Raises TrialDiverged on a non-finite loss and TrialCancelled when ctx.cancel is set.
+    `lr_scales` maps parameter names to a learning-rate multiplier (their own optimizer group; the schedule
+    scales every group alike). Raises TrialDiverged on a non-finite loss and TrialCancelled when ctx.cancel is set.
     """
     device = torch.device(device) if isinstance(device, str) else device
     ctx = ctx or TrialContext(trial_id="local")
     evals = evals or {}
     torch.manual_seed(settings.seed)
     model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     if not params:
         raise ConfigError("Nothing to train: every parameter is frozen.")
-    optimizer = make_optimizer(params, settings, device)
+    optimizer = make_optimizer(_lr_groups(named, settings.lr, lr_scales) if lr_scales else params, settings, device)
     steps = total_steps(len(train), settings)
     scheduler = make_schedule(optimizer, settings, steps)
     result = TrainResult(steps=0, seconds=0.0, examples_seen=0, train_loss=float("nan"))
@@ -216,6 +221,14 @@ def train_model(
     result.train_loss = logged_losses[-1] if logged_losses else float("nan")
     _run_evals(model, evals, step, classes, metric, settings, device, ctx, result, on_eval)
     return result
+
+
+def _lr_groups(named: list[tuple[str, nn.Parameter]], lr: float, scales: Mapping[str, float]) -> list[dict[str, Any]]:
+    """One optimizer group per distinct multiplier (1.0 for parameters `scales` does not name)."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, param in named:
+        groups.setdefault(float(scales.get(name, 1.0)), []).append(param)
+    return [{"params": ps, "lr": lr * factor} for factor, ps in groups.items()]
 
 
 def _flush_window(window: list[torch.Tensor], step: int) -> float:

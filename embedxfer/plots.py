@@ -6,6 +6,9 @@ Intervals are 95% over seeds (see `embedxfer.stats`); a single seed is drawn wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -128,4 +131,136 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=metric, **LAYOUT)
     # Steps are whole numbers counted from 0: no half-step ticks when only a point or two is logged yet.
     fig.update_xaxes(rangemode="tozero", tickformat="d")
+    return fig
+
+
+def curve_stats(frame: pd.DataFrame, x: str, value: str) -> pd.DataFrame:
+    """Mean and 95% interval of `value` over the rows (seeds) at each `x`: columns x, mean, low, high, n."""
+    rows = []
+    for at, part in frame.groupby(x, sort=True):
+        s = mean_interval(part[value])
+        if s.n:
+            rows.append((at, s.mean, s.ci_low, s.ci_high, s.n))
+    return pd.DataFrame(rows, columns=[x, "mean", "low", "high", "n"])
+
+
+def add_band_line(
+    fig: go.Figure,
+    stats: pd.DataFrame,
+    x: str,
+    *,
+    name: str,
+    color: str,
+    dash: str | None = None,
+    row: int | None = None,
+    col: int | None = None,
+    legendgroup: str | None = None,
+    showlegend: bool = True,
+) -> None:
+    """A mean line with its 95% band (the band only where n > 1) onto `fig` (or one of its subplots)."""
+    where = dict(row=row, col=col) if row is not None else {}
+    group = legendgroup or name
+    if not stats.empty and stats["n"].max() > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=list(stats[x]) + list(stats[x])[::-1],
+                y=list(stats["high"]) + list(stats["low"])[::-1],
+                fill="toself",
+                fillcolor=_rgba(color, 0.12 if dash else 0.18),
+                mode="lines",  # plotly adds markers to a short trace otherwise: dots on the band's edge
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+                name=f"{name} 95% CI",
+            ),
+            **where,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=stats[x],
+            y=stats["mean"],
+            mode="lines+markers",
+            name=name,
+            legendgroup=group,
+            showlegend=showlegend,
+            line=dict(color=color, width=2.5, dash=dash),
+            marker=dict(size=7),
+            customdata=stats[["low", "high", "n"]].to_numpy(),
+            hovertemplate=f"{name}<br>{x} %{{x}}: %{{y:.4f}}<br>95% CI [%{{customdata[0]:.4f}}, "
+            "%{customdata[1]:.4f}], n=%{customdata[2]}<extra></extra>",
+        ),
+        **where,
+    )
+
+
+#: Projector-friendly layout for curve figures: larger type, the legend outside the data, on the right.
+CURVE_LAYOUT = dict(
+    template="plotly_white",
+    font=dict(size=15),
+    margin=dict(l=80, r=30, t=70, b=70),
+    legend=dict(orientation="v", x=1.02, y=1.0, xanchor="left", yanchor="top"),
+)
+
+
+def plot_curves(
+    frame: pd.DataFrame,
+    *,
+    x: str,
+    value: str,
+    line: str,
+    title: str,
+    x_title: str,
+    y_title: str,
+    dashed: str | None = None,
+    names: Callable[[Any], str] = str,
+) -> go.Figure:
+    """`value` against integer `x`, one line per value of `line`, 95% bands over the rows (seeds) at each point.
+
+    With `dashed` (a second value column, e.g. a control metric), each line gets a dotted twin for it; `names`
+    turns a `line` value into its legend entry.
+    """
+    if frame.empty or value not in frame or frame[value].dropna().empty:
+        return empty_figure(f"No completed trials with {value} yet.", title)
+    fig = go.Figure()
+    for i, (key, part) in enumerate(frame.groupby(line, sort=True)):
+        name = names(key)
+        add_band_line(fig, curve_stats(part, x, value), x, name=name, color=_color(i))
+        if dashed and dashed in part and part[dashed].notna().any():
+            add_band_line(fig, curve_stats(part, x, dashed), x, name=f"{name} control", color=_color(i), dash="dot")
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **CURVE_LAYOUT)
+    fig.update_xaxes(tickmode="linear", dtick=1)
+    return fig
+
+
+def plot_interval_bars(
+    rows: pd.DataFrame, *, x: str, group: str, title: str, x_title: str, y_title: str, zero_line: bool = False
+) -> go.Figure:
+    """Bars with 95% interval whiskers: `rows` has columns x, group, mean, low, high, n (one bar each)."""
+    if rows.empty:
+        return empty_figure("Nothing to compare yet.", title)
+    fig = go.Figure()
+    for i, (key, part) in enumerate(rows.groupby(group, sort=True)):
+        fig.add_trace(
+            go.Bar(
+                x=part[x].astype(str),
+                y=part["mean"],
+                name=f"{group}={key}",
+                marker_color=_rgba(_color(i), 0.8),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=part["high"] - part["mean"],
+                    arrayminus=part["mean"] - part["low"],
+                    color="#111827",
+                    thickness=1.5,
+                ),
+                customdata=part[["low", "high", "n"]].to_numpy(),
+                hovertemplate="%{x}: %{y:.4f}<br>95% CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]"
+                "<br>n=%{customdata[2]}<extra></extra>",
+            )
+        )
+    if zero_line:
+        fig.add_hline(y=0, line=dict(color="#475569", width=1, dash="dash"))
+    fig.update_layout(title=title, barmode="group", xaxis_title=x_title, yaxis_title=y_title, **CURVE_LAYOUT)
     return fig

@@ -6,7 +6,7 @@ A field's type, role, choices and help text decide its widget, so a new kind get
     role checkpoint / task   selectbox of known ids that also accepts a typed id, folder or file task
     bool                     checkbox
     int, float               number_input (optional ones may be left empty)
-    list[int], list[float]   text input "0, 1, 2"
+    list[int], list[float]   text input "0, 1, 2" (list[int | None]: "500, 5000, null", null = all)
     list[str]                multiselect (role checkpoints: known ids; role parts: the checkpoint's part names;
                              new values allowed)
     list[list[str]]          text area, one comma-separated list per line
@@ -49,8 +49,17 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _placeholder(spec: FieldSpec) -> str | None:
-    """What the empty widget of an optional field says: what empty means for that field."""
-    return f"empty = {spec.empty}" if spec.optional and spec.empty else None
+    """What the empty widget of an optional field (or a list whose emptiness means something) says."""
+    return f"empty = {spec.empty}" if spec.empty else None
+
+
+_NULLS = ("null", "none", "all")
+
+
+def _list_item(base: Any) -> tuple[Any, bool]:
+    """(item type, whether items may be None) of a list annotation."""
+    (item,) = typing.get_args(base) or (str,)
+    return unwrap_optional(item)
 
 
 def part_suggestions(checkpoint_id: str | None) -> list[str]:
@@ -93,7 +102,7 @@ def default_suggestions(spec: FieldSpec, values: dict[str, Any], specs: list[Fie
 
 
 def _join(values: list[Any]) -> str:
-    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return ", ".join("null" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 def to_widget(spec: FieldSpec, value: Any) -> Any:
@@ -101,7 +110,7 @@ def to_widget(spec: FieldSpec, value: Any) -> Any:
     base, optional = unwrap_optional(spec.type)
     origin = typing.get_origin(base)
     if origin is list:
-        (item,) = typing.get_args(base) or (str,)
+        item, _ = _list_item(base)
         if item in (int, float):
             return "" if value is None else _join(list(value))
         if item is str:
@@ -124,17 +133,20 @@ def from_widget(spec: FieldSpec, raw: Any) -> Any:
     base, optional = unwrap_optional(spec.type)
     origin = typing.get_origin(base)
     if origin is list:
-        (item,) = typing.get_args(base) or (str,)
+        item, nullable = _list_item(base)
         if item in (int, float):
             pieces = _split(raw or "")
             if not pieces and optional:
                 return None
             try:
-                return [item(p) if item is float else int(p) for p in pieces]
+                return [
+                    None if nullable and p.lower() in _NULLS else item(p) if item is float else int(p) for p in pieces
+                ]
             except ValueError:
                 kind = "whole numbers" if item is int else "numbers"
+                also = " (or null for all)" if nullable else ""
                 raise ConfigError(
-                    f"Field {spec.name!r} must list {kind} separated by commas, e.g. 0, 1, 2; got {raw!r}."
+                    f"Field {spec.name!r} must list {kind}{also} separated by commas, e.g. 0, 1, 2; got {raw!r}."
                 ) from None
         if item is str:
             return list(raw or [])
@@ -212,7 +224,7 @@ class ConfigForm:
     def _is_wide(self, spec: FieldSpec) -> bool:
         base, _ = unwrap_optional(spec.type)
         if typing.get_origin(base) is list:
-            (item,) = typing.get_args(base) or (str,)
+            item, _ = _list_item(base)
             return item not in (int, float)  # "0, 1, 2" fits a grid cell
         return base not in (bool, int, float, str) and typing.get_origin(base) is not typing.Literal
 
@@ -273,7 +285,7 @@ class ConfigForm:
         st.number_input(spec.name, key=key, help=help_text, step=step, format="%g", placeholder=_placeholder(spec))
 
     def _list(self, spec: FieldSpec, base: Any, optional: bool, key: str, help_text: str | None, state: Any) -> None:
-        (item,) = typing.get_args(base) or (str,)
+        item, _ = _list_item(base)
         if item in (int, float):
             placeholder = _placeholder(spec) or "0, 1, 2"
             st.text_input(

@@ -80,6 +80,20 @@ class BaseConfig:
             raise ConfigError(f"Field 'device' must be auto, cpu, cuda or cuda:N, got {self.device!r}.")
 
 
+def require(config: Any, *, positive: typing.Iterable[str] = (), choices: typing.Iterable[str] = ()) -> None:
+    """ConfigError naming the first field of `positive` that is not > 0 (an optional one may be None), or of
+    `choices` whose value is not one of its declared choices."""
+    specs = {f.name: f for f in dataclasses.fields(config)}
+    for name in positive:
+        value = getattr(config, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"Field {name!r} must be positive, got {value}.")
+    for name in choices:
+        allowed = specs[name].metadata.get("choices") or ()
+        if getattr(config, name) not in allowed:
+            raise ConfigError(f"Field {name!r} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}.")
+
+
 def config_to_dict(config: BaseConfig) -> dict[str, Any]:
     """The config as a plain dict with `kind` first: what is stored, shown and re-submitted."""
     return {"kind": config.kind, **dataclasses.asdict(config)}

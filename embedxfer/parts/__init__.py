@@ -15,7 +15,7 @@ from embedxfer.parts.ops import (
     unfreeze_parts,
     validate_part_names,
 )
-from embedxfer.parts.reinit import INITS, reinit_layers
+from embedxfer.parts.reinit import INITS, reinit_embeddings, reinit_layers
 from embedxfer.parts.resolve import (
     FAMILIES,
     GROUPS,
@@ -45,6 +45,7 @@ __all__ = [
     "part_group",
     "part_names",
     "permute_layers",
+    "reinit_embeddings",
     "reinit_layers",
     "unfreeze_parts",
     "validate_part_names",

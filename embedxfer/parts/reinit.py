@@ -158,3 +158,32 @@ def reinit_layers(
             block_seed = _block_seed(seed, index) if seed is not None else None
             with _seeded_global_rng(block_seed if init == "module-default" else None, blocks[index]):
                 _reinit_block(members, init, reinit_bias, keep_layernorm, block_seed)
+
+
+def reinit_embeddings(
+    model: nn.Module, *, init: str = "normal-0.02", keep_layernorm: bool = False, seed: int | None = None
+) -> None:
+    """Reinitialize the embedding parts (`embed.tokens`, `embed.positions`, `embed.types`) with `init`, and reset
+    `embed.norm` unless `keep_layernorm`. `module-default` uses nn.Embedding's own reset: N(0, 1), which is what
+    the module does, not a scale a pretrained stack expects. Seeded draws use the stream of block index -1."""
+    import torch
+    from torch import nn
+
+    if init not in INITS:
+        raise PartError(f"Unknown init {init!r}; choose one of {', '.join(INITS)}.")
+    generator = torch.Generator().manual_seed(_block_seed(seed, 2**31)) if seed is not None else None
+    with torch.no_grad():
+        for name in ("embed.tokens", "embed.positions", "embed.types"):
+            for _, member in part_members(model, name):
+                for module in member.modules():
+                    if not isinstance(module, nn.Embedding):
+                        continue
+                    if init == "module-default":
+                        with _seeded_global_rng(_block_seed(seed, 2**31) if seed is not None else None, module):
+                            module.reset_parameters()
+                    else:
+                        module.weight.copy_(_draw(module.weight.shape, init, generator))
+        if not keep_layernorm:
+            for _, norm in part_members(model, "embed.norm"):
+                for pname, param in norm.named_parameters():
+                    param.fill_(1.0 if pname.rsplit(".", 1)[-1] == "weight" else 0.0)

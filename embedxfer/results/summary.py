@@ -65,7 +65,8 @@ def summarize_trials(
     for trial in trials:
         if trial["status"] != "completed":
             continue
-        params = {p: trial["params"].get(p) for p in group_by}
+        # a group param the trial does not have is left out (layer_reinit: `layer` only on probe trials)
+        params = {p: trial["params"][p] for p in group_by if p in trial["params"]}
         key = json.dumps([trial["condition"], params], sort_keys=True, default=str)
         groups.setdefault(key, (trial["condition"], params, []))[2].append(metrics.get(trial["trial_id"], {}))
     summary = []

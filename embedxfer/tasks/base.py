@@ -9,6 +9,7 @@ This module imports numpy only, so listing tasks stays fast.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.metadata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -133,12 +134,33 @@ class Task:
                 f"Task {self.name!r} has only {available} training examples; ask for at most {available} "
                 f"(or null for all), not {n}."
             )
-        order = np.random.default_rng(seed).permutation(available)[:n]
+        order = self.subsample_indices(n, seed)
         info = copy.deepcopy(self.info)
         info["subsample"] = {"n": int(n), "seed": int(seed), "of": available}
         sub = replace(self, train=self.train.take(order), val=self.val.copy(), test=self.test.copy(), info=info)
         sub.info["sizes"] = sub.sizes()
         return sub
+
+    def subsample_indices(self, n: int | None, seed: int) -> np.ndarray:
+        """Indices into the train split of the examples `subsample(n, seed)` keeps, in its order (all when n is
+        None); callers that cache per-row results (layer features) address rows by these indices."""
+        available = len(self.train)
+        if n is None:
+            return np.arange(available)
+        return np.random.default_rng(seed).permutation(available)[: min(int(n), available)]
+
+    def content_hash(self) -> str:
+        """sha256 (16 hex) over every split's inputs and labels: two tasks with equal hashes hold the same data."""
+        digest = hashlib.sha256(f"{self.name}|{self.modality}|{self.label_kind}".encode())
+        for split in (self.train, self.val, self.test):
+            digest.update(f"|{len(split)}|".encode())
+            if isinstance(split.inputs, np.ndarray):
+                digest.update(np.ascontiguousarray(split.inputs).tobytes())
+            else:
+                for text in split.inputs:
+                    digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")
+            digest.update(np.ascontiguousarray(split.labels).tobytes())
+        return digest.hexdigest()[:16]
 
     def copy(self) -> Task:
         """A copy that callers may modify without touching the cached task (arrays are shared, read-only)."""

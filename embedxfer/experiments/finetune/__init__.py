@@ -9,15 +9,7 @@ from pathlib import Path
 from embedxfer.experiments.finetune.config import POOLINGS, FinetuneConfig
 from embedxfer.experiments.finetune.figures import FIGURES
 from embedxfer.experiments.finetune.trial import condition_name, estimate_seconds, expand, run_trial
-from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind
-
-
-def primary_metric(config: dict) -> str:
-    """test_accuracy for a classification task, test_pearson for a regression one."""
-    from embedxfer.tasks import task_metric
-
-    return "test_" + task_metric(str(config.get("task", "")))
-
+from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
 
 KIND = register_kind(
     ExperimentKind(
@@ -32,7 +24,7 @@ KIND = register_kind(
             reference="the baseline for every family",
             quick_preset="finetune-quick",
         ),
-        primary_metric=primary_metric,
+        primary_metric=task_primary_metric,
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
         presets_dir=Path(__file__).parent / "presets",
