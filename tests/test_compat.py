@@ -96,9 +96,9 @@ def test_different_width_and_vocab():
     pair = pair_compat(BERT, llama)
     assert not (pair.same_vocab or pair.same_width or pair.same_depth or pair.same_family)
     # only registered kinds with a rule (not finetune: one checkpoint at a time; not planned kinds) and part copies
-    assert levels(pair) == {"pair_test": "no", "copy embed.tokens": "no", "copy layers": "no"}
+    assert levels(pair) == {"probing": "adjusted", "pair_test": "no", "copy embed.tokens": "no", "copy layers": "no"}
     assert "384 vs 576" in pair.support["pair_test"].note
-    assert pair.supported() == []
+    assert pair.supported() == ["probing"]  # probing compares any depths side by side
 
 
 def test_same_size_vocab_with_other_casing_is_not_the_same_vocabulary():

@@ -124,3 +124,17 @@ def test_code_cites_the_projects_own_docs():
     for path in [*PACKAGE.rglob("*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("app_pages/*.py"), ROOT / "app.py"]:
         assert "DESIGN.md" not in path.read_text(), f"{path}: cite docs/architecture.md instead"
     assert (ROOT / "docs" / "architecture.md").is_file()
+
+
+def test_bench_scripts_import_names_that_exist():
+    """Benches are not run by the suite; a rename in the library must still not break them unnoticed."""
+    import importlib
+
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("embedxfer"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}"), (
+                        f"{script.name} imports {alias.name} from {node.module}, which has no such name"
+                    )

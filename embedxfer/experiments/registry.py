@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from embedxfer.results.figures import FigureSpec
 
 #: The built-in kinds, one package each; importing a package registers its kind.
-BUILTIN_KINDS = ("embedxfer.experiments.finetune",)
+BUILTIN_KINDS = (
+    "embedxfer.experiments.finetune",
+    "embedxfer.experiments.layer_reinit",
+    "embedxfer.experiments.probing",
+)
 
 
 @dataclass(frozen=True)
@@ -52,22 +56,6 @@ class PlannedKind:
 
 #: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
 PLANNED: tuple[PlannedKind, ...] = (
-    PlannedKind(
-        "layer_reinit",
-        KindCard(
-            "Layer reinitialization + probing",
-            "Which pretrained layers matter for a task, and does it depend on the amount of data?",
-            "Tamkin et al., arXiv 2004.14975",
-        ),
-    ),
-    PlannedKind(
-        "probing",
-        KindCard(
-            "Probing",
-            "How well does a linear probe read the task from each layer's frozen representation?",
-            "Tamkin et al., arXiv 2004.14975",
-        ),
-    ),
     PlannedKind(
         "embedding_map",
         KindCard(
@@ -178,6 +166,14 @@ def planned_kinds() -> list[PlannedKind]:
     """Planned families that no registered kind has taken the name of yet."""
     built = set(KINDS.names())
     return [p for p in PLANNED if p.name not in built]
+
+
+def task_primary_metric(config: Mapping[str, Any]) -> str:
+    """test_accuracy for a classification task, test_pearson for a regression one: the primary metric of every
+    kind judged by its task's own metric."""
+    from embedxfer.tasks import task_metric
+
+    return "test_" + task_metric(str(config.get("task", "")))
 
 
 def mentioned(config: Mapping[str, Any], roles: tuple[str, ...]) -> list[str]:
