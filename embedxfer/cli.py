@@ -323,12 +323,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _print_experiment(result: dict[str, Any]) -> None:
+    from embedxfer.results.summary import group_params
+
     print(f"experiment {result['experiment_id']}  kind={result['kind']}  status={result['status']}")
+    grouped = group_params(result["kind"])  # e.g. train_size and layer: which point of a curve a trial is
     trials = [
         {
             "trial": t["trial_id"],
             "condition": t["condition"],
             "seed": t["seed"],
+            "group": " ".join(f"{p}={t['params'][p]}" for p in grouped if p in t["params"]),
             "status": t["status"],
             **{k: _fmt(v) for k, v in (t.get("metrics") or {}).items()},
             "error": t.get("error") or "",
@@ -336,7 +340,8 @@ def _print_experiment(result: dict[str, Any]) -> None:
         for t in result["trials"]
     ]
     metric_names = sorted({k for t in result["trials"] for k in (t.get("metrics") or {})})
-    _print_table(trials, ["trial", "condition", "seed", "status", *metric_names, "error"])
+    columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names, "error"]
+    _print_table(trials, columns)
     if result["summary"]:
         print("\nsummary (mean and 95% interval over seeds)")
         rows = [
