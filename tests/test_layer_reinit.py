@@ -227,3 +227,17 @@ def test_real_tiny_layer_reinit_on_minilm_l3(embedxfer_home):
     accuracies = [t["metrics"]["test_accuracy"] for t in result["trials"]]
     assert all(0.0 <= a <= 1.0 for a in accuracies) and np.isfinite(accuracies).all()
     store.close()
+
+
+def test_bad_input_on_the_cli_is_exit_2_and_nothing_stored(tiny_checkpoints, embedxfer_home, tmp_path, capsys):
+    from embedxfer.cli import main
+    from embedxfer.store import Store
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"kind: layer_reinit\ncheckpoint: {tiny_checkpoints['bert']}\ntrain_sizes: [10000000]\n")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Field 'train_sizes' asks for 10000000") and "\n" not in err
+    assert main(["run", "preset:probing-quick", "--set", "checkpoints=[]"]) == 2
+    assert "must list at least one checkpoint" in capsys.readouterr().err
+    assert Store().list_experiments() == []
