@@ -62,6 +62,9 @@ def test_tasks_json_lists_registry(capsys):
     )
 
 
+# a whole run, then every export including a PNG through Chromium: on a busy 2-core machine that can pass the
+# suite's 300 s hang guard without hanging
+@pytest.mark.timeout(900)
 def test_run_show_runs_export_roundtrip(capsys, tiny_config, tmp_path, request):
     code, out, err = run_cli(capsys, "run", str(tiny_config), "--json")
     assert code == 0, err
