@@ -42,26 +42,37 @@ def arch_info(checkpoint_id: str, *, trust_remote_code: bool = False) -> ArchInf
     """Architecture facts of a checkpoint, read from its files (bundled ones are not converted for this)."""
     resolved = resolve_id(checkpoint_id)
     key = (resolved.key, folder_stamp(resolved))
-    with _LOCK:
-        hit = _INFO.get(key)
-        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    hit = _known(resolved, key)
     if hit is not None:
         return hit
+    with _LOCK:
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     with key_lock:  # one read per checkpoint: concurrent callers (pages, the warmer, workers) wait for it
-        with _LOCK:
-            hit = _INFO.get(key)
+        hit = _known(resolved, key)
         if hit is not None:
             return hit
+        if resolved.kind == "bundled":
+            info = _bundled_info(resolved)
+        else:
+            folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)
+            info = _folder_info(resolved, folder, trust_remote_code)
         disk_key = _disk_key(resolved)
-        info = _read_disk(disk_key) if disk_key else None
-        if info is None:
-            if resolved.kind == "bundled":
-                info = _bundled_info(resolved)
-            else:
-                folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)
-                info = _folder_info(resolved, folder, trust_remote_code)
-            if disk_key:
-                _write_disk(disk_key, info)
+        if disk_key:
+            _write_disk(disk_key, info)
+        with _LOCK:
+            _INFO[key] = info
+    return info
+
+
+def _known(resolved: Resolved, key: tuple) -> ArchInfo | None:
+    """The ArchInfo already read for `key`: from memory, else from the disk cache (then kept in memory too)."""
+    with _LOCK:
+        hit = _INFO.get(key)
+    if hit is not None:
+        return hit
+    disk_key = _disk_key(resolved)
+    info = _read_disk(disk_key) if disk_key else None
+    if info is not None:
         with _LOCK:
             _INFO[key] = info
     return info
@@ -212,16 +223,6 @@ def known_arch_info(checkpoint_id: str) -> ArchInfo | None:
     downloaded. None when it was not, or when the id itself is bad (`arch_info` then says why)."""
     try:
         resolved = resolve_id(checkpoint_id)
-        key = (resolved.key, folder_stamp(resolved))
-        with _LOCK:
-            hit = _INFO.get(key)
-        if hit is not None:
-            return hit
-        disk_key = _disk_key(resolved)
+        return _known(resolved, (resolved.key, folder_stamp(resolved)))
     except CheckpointError:
         return None
-    info = _read_disk(disk_key) if disk_key else None
-    if info is not None:
-        with _LOCK:
-            _INFO[key] = info
-    return info
