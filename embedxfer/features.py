@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: Poolings of a layer's token states into one vector: mean over real tokens, the first token, the last one.
 FEATURE_POOLINGS = ("mean", "first", "last")
+#: The same poolings under the finetuning heads' names (`embedxfer.heads.pool`), so a kind may pass either.
+_HEAD_NAMES = {"first": "cls"}
+_FEATURE_NAMES = {head: feature for feature, head in _HEAD_NAMES.items()}
 SPLITS = ("train", "val", "test")
 _FORMAT = 1
 _LOCKS: dict[str, threading.Lock] = {}
@@ -66,6 +69,7 @@ def feature_key(checkpoint: str, task: Task, split: str, pooling: str, max_lengt
 
     if split not in SPLITS:
         raise TaskError(f"Split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    pooling = _FEATURE_NAMES.get(pooling, pooling)  # "cls" and "first" are one pooling and one cache entry
     if pooling not in FEATURE_POOLINGS:
         raise TaskError(f"Pooling must be one of {', '.join(FEATURE_POOLINGS)}, got {pooling!r}.")
     return FeatureKey(checkpoint_fingerprint(checkpoint), task.content_hash(), split, pooling, int(max_length))
@@ -80,15 +84,14 @@ def _folder(key: FeatureKey) -> Path:
     return cache_dir("features", key.digest)
 
 
-def _read_chunks(folder: Path) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """(every cached row index, [row indices per chunk], [features per chunk])."""
+def _read_chunks(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """([row indices per chunk], [features per chunk]) of every chunk cached under `folder`."""
     rows, feats = [], []
     for path in sorted(folder.glob("chunk-*.npz")):
         with np.load(path) as data:
             rows.append(data["rows"])
             feats.append(data["features"])
-    seen = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    return seen, rows, feats
+    return rows, feats
 
 
 def layer_features(
@@ -120,29 +123,25 @@ def layer_features(
     key = feature_key(checkpoint, task, split, pooling, max_length)
     folder = _folder(key)
     with _lock(key.digest):  # one computation per key at a time; a second caller then finds the rows cached
-        seen, _, _ = _read_chunks(folder)
+        chunk_rows, chunk_feats = _read_chunks(folder)
+        seen = np.concatenate(chunk_rows) if chunk_rows else np.zeros(0, dtype=np.int64)
         missing = np.setdiff1d(np.unique(rows), seen)
         if missing.size:
+            texts = [data.inputs[i] for i in missing]
             computed = encode_layers(
-                checkpoint,
-                [data.inputs[i] for i in missing],
-                pooling,
-                max_length,
-                device,
-                batch_size,
-                progress,
-                cancelled,
+                checkpoint, texts, key.pooling, max_length, device, batch_size, progress, cancelled
             )
-            path = folder / f"chunk-{len(list(folder.glob('chunk-*.npz'))):05d}.npz"
-            _save_chunk(path, missing, computed)
+            _save_chunk(folder / f"chunk-{len(chunk_rows):05d}.npz", missing, computed)
             write_atomic(folder / "key.json", key.__dict__)
-        seen, chunk_rows, chunk_feats = _read_chunks(folder)
-    position = {int(r): (ci, j) for ci, chunk in enumerate(chunk_rows) for j, r in enumerate(chunk)}
-    out = np.stack([chunk_feats[position[int(r)][0]][position[int(r)][1]] for r in rows]) if rows.size else None
-    if out is None:
-        out = np.zeros((0, 0, 0), dtype=np.float32)
+            chunk_rows.append(missing)
+            chunk_feats.append(computed)
+    if not rows.size:
+        return FeatureResult(features=np.zeros((0, 0, 0), dtype=np.float32), computed=0, cached=0)
+    all_rows, all_feats = np.concatenate(chunk_rows), np.concatenate(chunk_feats)
+    order = np.argsort(all_rows)  # chunks hold disjoint rows, so each requested row is found exactly once
+    found = order[np.searchsorted(all_rows, rows, sorter=order)]
     return FeatureResult(
-        features=out, computed=int(missing.size), cached=int(np.isin(rows, missing, invert=True).sum())
+        features=all_feats[found], computed=int(missing.size), cached=int(np.isin(rows, missing, invert=True).sum())
     )
 
 
@@ -175,7 +174,7 @@ def encode_layers(
     model, tokenizer, info = load_checkpoint(checkpoint)
     encoded = encode_texts(tokenizer, texts, np.zeros(len(texts), dtype=np.int64), max_length)
     out = np.zeros((len(texts), info.num_layers + 1, info.hidden_size), dtype=np.float32)
-    heads_pooling = {"first": "cls"}.get(pooling, pooling)
+    heads_pooling = _HEAD_NAMES.get(pooling, pooling)
     target = torch.device(device)
     # The shared instance stays on the CPU for other threads; a GPU run works on its own copy.
     runner = model if target.type == "cpu" else _copy_to(model, target)

@@ -76,14 +76,13 @@ def run_trial(config: LayerReinitConfig, spec: TrialSpec, ctx: TrialContext) -> 
     if spec.condition == PROBE:
         from embedxfer.experiments.probing.trial import probe_metrics
 
-        pooling = {"cls": "first"}.get(config.pooling, config.pooling)
         return probe_metrics(
             config.checkpoint,
             config.task,
             layer=int(spec.params["layer"]),
             train_size=spec.params.get("train_size"),
             seed=spec.seed,
-            pooling=pooling,
+            pooling=config.pooling,  # the features take the heads' pooling names too
             max_length=config.max_length,
             probe="logistic",
             control="shuffled-labels",
