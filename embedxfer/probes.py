@@ -63,6 +63,8 @@ def fit_probe(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
 
+    from embedxfer.heads import task_metric  # the metric finetuning reports, so probe and finetune numbers compare
+
     if probe not in PROBES:
         raise ConfigError(f"Unknown probe {probe!r}; choose one of {', '.join(PROBES)}.")
     scaler = StandardScaler().fit(train_x)
@@ -74,20 +76,12 @@ def fit_probe(
             model, strength = _logistic(train_x, train_y, seed)
         else:
             model, strength = _mlp(train_x, train_y, seed, regression=metric == "pearson")
-    return ProbeScore(score=score(metric, model.predict(test_x), test_y), strength=strength)
+    return ProbeScore(score=task_metric(metric, model.predict(test_x), test_y), strength=strength)
 
 
 def shuffled(labels: np.ndarray, seed: int) -> np.ndarray:
     """The labels permuted with a generator of its own, so the control differs from the probe's data order."""
     return np.random.default_rng([seed, 7919]).permutation(labels)
-
-
-def score(metric: str, predictions: np.ndarray, labels: np.ndarray) -> float:
-    if metric == "accuracy":
-        return float((predictions == labels).mean())
-    if predictions.std() == 0 or labels.std() == 0:
-        return 0.0
-    return float(np.corrcoef(predictions, labels)[0, 1])
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, seed: int):
@@ -110,6 +104,8 @@ def _logistic(x: np.ndarray, y: np.ndarray, seed: int):
 def _mlp(x: np.ndarray, y: np.ndarray, seed: int, *, regression: bool):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+    from embedxfer.heads import task_metric
+
     cls = MLPRegressor if regression else MLPClassifier
 
     def make(alpha: float):
@@ -121,7 +117,7 @@ def _mlp(x: np.ndarray, y: np.ndarray, seed: int, *, regression: bool):
     best_alpha, best = MLP_ALPHAS[0], -np.inf
     for alpha in MLP_ALPHAS:
         model = make(alpha).fit(x[fit_rows], y[fit_rows])
-        value = score("pearson" if regression else "accuracy", model.predict(x[held]), y[held])
+        value = task_metric("pearson" if regression else "accuracy", model.predict(x[held]), y[held])
         if value > best:
             best_alpha, best = alpha, value
     return make(best_alpha).fit(x, y), best_alpha
