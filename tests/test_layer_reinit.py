@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from page_support import wait_finished
+from page_support import run_plan
 
 from embedxfer.errors import ConfigError
 from embedxfer.experiments import parse_config, plan_experiment
@@ -143,8 +143,6 @@ def test_bad_input_is_one_actionable_line(tiny_checkpoints, tmp_path):
 
 
 def test_a_small_run_has_both_curves_and_every_figure(tiny_checkpoints, embedxfer_home):
-    from embedxfer.jobs import JobManager
-    from embedxfer.results import experiment_json
     from embedxfer.results.data import load_experiment_data
     from embedxfer.results.figures import build_figure, figures_for
     from embedxfer.store import Store
@@ -163,11 +161,8 @@ def test_a_small_run_has_both_curves_and_every_figure(tiny_checkpoints, embedxfe
     finetune = [t for t in plan.trials if t.condition == "keep:1"][0]
     assert finetune.params == {"train_size": 16, "k": 1, "reinit": [1]}
     store = Store()
-    with JobManager(store, workers={"cpu": 1}) as manager:
-        experiment_id = manager.submit(plan)
-        wait_finished(store, experiment_id)
-    result = experiment_json(store, experiment_id)
-    assert result["status"] == "completed", [t.get("error") for t in result["trials"]]
+    result = run_plan(store, plan)
+    experiment_id = result["experiment_id"]
     probe_rows = [s for s in result["summary"] if s["condition"] == "probe" and s["metric"] == "test_accuracy"]
     assert {(s["params"]["train_size"], s["params"]["layer"]) for s in probe_rows} == {
         (n, layer) for n in (16, 32) for layer in range(3)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from page_support import wait_finished
+from page_support import run_plan
 
 from embedxfer.errors import ConfigError, TaskError
 from embedxfer.experiments import parse_config, plan_experiment
@@ -138,8 +138,6 @@ def test_bad_probing_input(tiny_checkpoints):
 
 
 def test_probing_two_checkpoints_end_to_end(tiny_checkpoints, embedxfer_home, cache):
-    from embedxfer.jobs import JobManager
-    from embedxfer.results import experiment_json
     from embedxfer.results.data import load_experiment_data
     from embedxfer.results.figures import build_figure, figures_for
     from embedxfer.store import Store
@@ -158,11 +156,8 @@ def test_probing_two_checkpoints_end_to_end(tiny_checkpoints, embedxfer_home, ca
     )
     assert len(plan.trials) == 2 * 3 * 2
     store = Store()
-    with JobManager(store, workers={"cpu": 1}) as manager:
-        experiment_id = manager.submit(plan)
-        wait_finished(store, experiment_id)
-    result = experiment_json(store, experiment_id)
-    assert result["status"] == "completed", [t.get("error") for t in result["trials"]]
+    result = run_plan(store, plan)
+    experiment_id = result["experiment_id"]
     rows = [s for s in result["summary"] if s["metric"] == "selectivity"]
     assert {(s["condition"], s["params"]["layer"]) for s in rows} == {(c, i) for c in checkpoints for i in range(3)}
     computed = sum(t["metrics"]["features_computed"] for t in result["trials"])
