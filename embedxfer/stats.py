@@ -137,28 +137,14 @@ def summarize(
     return pd.DataFrame(rows, columns=columns)
 
 
-@dataclass(frozen=True)
-class PairedDifference:
-    """Mean of (a - b) over matching pairs, its 95% Student-t interval and the number of pairs."""
-
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
-
-
-def paired_difference(a: Mapping[Any, Any], b: Mapping[Any, Any], confidence: float = 0.95) -> PairedDifference:
+def paired_difference(a: Mapping[Any, Any], b: Mapping[Any, Any], confidence: float = 0.95) -> Interval:
     """The paired difference a - b over the keys both have with finite values (a key is e.g. a seed, or a
-    (seed, train size) pair): differences are taken pair by pair, then `t_interval` over them. Pairing removes
-    what the two conditions share per seed (the data subset, the head's init), so its interval is the one to read
-    when asking whether a condition beats another."""
+    (seed, train size) pair): differences are taken pair by pair, then `t_interval` over them (n = pairs).
+    Pairing removes what the two conditions share per seed (the data subset, the head's init), so its interval is
+    the one to read when asking whether a condition beats another."""
     diffs = []
     for key in a.keys() & b.keys():
         x, y = finite_values([a[key]]), finite_values([b[key]])
         if x.size and y.size:
             diffs.append(float(x[0] - y[0]))
-    interval = t_interval(diffs, confidence)
-    return PairedDifference(interval.mean, interval.ci_low, interval.ci_high, interval.n)
+    return t_interval(diffs, confidence)

@@ -136,6 +136,21 @@ def layers_view(data: ExperimentData) -> go.Figure:
     return fig
 
 
+_BAR_COLUMNS = ["condition", "size", "mean", "low", "high", "n"]
+
+
+def _bar_row(condition: str, size: float, interval) -> dict[str, Any]:
+    """One bar of `plot_interval_bars`: a condition at a train size with its mean and 95% interval."""
+    return {
+        "condition": condition,
+        "size": size_name(size),
+        "mean": interval.mean,
+        "low": interval.ci_low,
+        "high": interval.ci_high,
+        "n": interval.n,
+    }
+
+
 def _interval_rows(data: ExperimentData, pattern: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -144,22 +159,13 @@ def _interval_rows(data: ExperimentData, pattern: str) -> pd.DataFrame:
     frame = data.completed()
     metric = data.primary_metric
     if frame.empty or metric not in frame:
-        return pd.DataFrame(columns=["condition", "size", "mean", "low", "high", "n"])
+        return pd.DataFrame(columns=_BAR_COLUMNS)
     frame = _with_size(frame[frame["condition"].str.match(pattern)])
-    rows = []
-    for (condition, size), part in frame.groupby(["condition", "size"], sort=False):
-        s = mean_interval(part[metric])
-        rows.append(
-            {
-                "condition": condition,
-                "size": size_name(size),
-                "mean": s.mean,
-                "low": s.ci_low,
-                "high": s.ci_high,
-                "n": s.n,
-            }
-        )
-    return pd.DataFrame(rows, columns=["condition", "size", "mean", "low", "high", "n"])
+    rows = [
+        _bar_row(condition, size, mean_interval(part[metric]))
+        for (condition, size), part in frame.groupby(["condition", "size"], sort=False)
+    ]
+    return pd.DataFrame(rows, columns=_BAR_COLUMNS)
 
 
 def localized_bars(data: ExperimentData) -> go.Figure:
@@ -182,38 +188,21 @@ def paired_rows(data: ExperimentData) -> pd.DataFrame:
 
     from embedxfer.stats import paired_difference
 
-    columns = ["condition", "size", "mean", "low", "high", "n"]
     frame = data.completed()
     layers, metric = num_layers(data), data.primary_metric
     if frame.empty or layers is None or metric not in frame:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=_BAR_COLUMNS)
     frame = _with_size(frame[frame["condition"] != PROBE])
     reference = f"keep:{layers}"
     rows = []
     for size, at_size in frame.groupby("size", sort=True):
-        base = dict(
-            zip(
-                at_size.loc[at_size["condition"] == reference, "seed"],
-                at_size.loc[at_size["condition"] == reference, metric],
-                strict=True,
-            )
-        )
-        for condition, part in at_size.groupby("condition", sort=False):
-            if condition == reference:
-                continue
-            d = paired_difference(dict(zip(part["seed"], part[metric], strict=True)), base)
-            if d.n:
-                rows.append(
-                    {
-                        "condition": condition,
-                        "size": size_name(size),
-                        "mean": d.mean,
-                        "low": d.ci_low,
-                        "high": d.ci_high,
-                        "n": d.n,
-                    }
-                )
-    return pd.DataFrame(rows, columns=columns)
+        by_seed = {c: dict(zip(p["seed"], p[metric], strict=True)) for c, p in at_size.groupby("condition", sort=False)}
+        base = by_seed.pop(reference, {})
+        for condition, values in by_seed.items():
+            difference = paired_difference(values, base)
+            if difference.n:
+                rows.append(_bar_row(condition, size, difference))
+    return pd.DataFrame(rows, columns=_BAR_COLUMNS)
 
 
 def paired_delta(data: ExperimentData) -> go.Figure:
