@@ -82,6 +82,11 @@ class TrialContext:
     #: per-step metrics to persist; the store batches the writes
     log_metrics: Callable[[int, dict[str, float]], None] = _ignore_metrics
 
+    def device_for(self, requested: str) -> str:
+        """The device a trial runs on: its worker's for a config's ``auto``, else the one the config names (the job
+        manager only hands such a trial to a worker of that device)."""
+        return self.device if requested == "auto" else requested
+
     def check_cancel(self) -> None:
         """Raise TrialCancelled if someone asked this trial to stop."""
         if self.cancel.is_set():

@@ -33,7 +33,7 @@ class Warmer:
         self._lock = threading.Lock()
         self._queue: list[str] = []
         self._results: dict[str, ArchInfo | EmbedxferError] = {}
-        self._failed_at: dict[str, float] = {}
+        self._read_at: dict[str, float] = {}
         self._thread: threading.Thread | None = None
 
     def request(self, ids: Iterable[str]) -> None:
@@ -52,7 +52,7 @@ class Warmer:
             return known
         with self._lock:
             found = self._results.get(checkpoint_id)
-            if isinstance(found, EmbedxferError) and time.monotonic() - self._failed_at[checkpoint_id] > RETRY_SECONDS:
+            if isinstance(found, EmbedxferError) and time.monotonic() - self._read_at[checkpoint_id] > RETRY_SECONDS:
                 del self._results[checkpoint_id]
                 return None
             return found
@@ -66,7 +66,7 @@ class Warmer:
             for checkpoint_id, result in _read_in_child(batch):
                 with self._lock:
                     self._results[checkpoint_id] = result
-                    self._failed_at[checkpoint_id] = time.monotonic()
+                    self._read_at[checkpoint_id] = time.monotonic()
             with self._lock:
                 self._queue = [c for c in self._queue if c not in batch]
 

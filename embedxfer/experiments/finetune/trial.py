@@ -45,7 +45,7 @@ def run_trial(config: FinetuneConfig, spec: TrialSpec, ctx: TrialContext) -> dic
         freeze_parts(model, spec.params["freeze"])
     ctx.check_cancel()
     settings = FinetuneSettings.of(config)
-    device = ctx.device if config.device == "auto" else config.device
+    device = ctx.device_for(config.device)
     return finetune_and_test(model, task, tokenizer, output, settings, seed=spec.seed, ctx=ctx, device=device)
 
 

@@ -72,7 +72,7 @@ def expand(config: LayerReinitConfig) -> list[TrialSpec]:
 
 
 def run_trial(config: LayerReinitConfig, spec: TrialSpec, ctx: TrialContext) -> dict[str, float]:
-    device = ctx.device if config.device == "auto" else config.device
+    device = ctx.device_for(config.device)
     if spec.condition == PROBE:
         from embedxfer.experiments.probing.trial import probe_metrics
 

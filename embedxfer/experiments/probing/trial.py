@@ -114,7 +114,7 @@ def run_trial(config: ProbingConfig, spec: TrialSpec, ctx: TrialContext) -> dict
         control=config.control,
         eval_size=config.eval_size,
         ctx=ctx,
-        device=ctx.device if config.device == "auto" else config.device,
+        device=ctx.device_for(config.device),
     )
 
 
