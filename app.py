@@ -15,7 +15,7 @@ EMBEDXFER_EXTRA_CHECKPOINTS (os.pathsep-separated folders or hub ids offered nex
 import streamlit as st
 
 from ui import services
-from ui.common import PAGE_BOARD, PAGE_CHECKPOINTS, PAGE_DATA, PAGE_HOME, PAGE_NEW, PAGE_RUNS
+from ui.common import PAGE_BOARD, PAGE_CHECKPOINTS, PAGE_DATA, PAGE_EXPLORE, PAGE_HOME, PAGE_NEW, PAGE_RUNS
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="embedxfer", page_icon=":material/swap_horiz:", layout="wide")
@@ -25,6 +25,7 @@ PAGES = {
         st.Page(PAGE_HOME, title="Home", icon=":material/home:", default=True),
         st.Page(PAGE_CHECKPOINTS, title="Checkpoints", icon=":material/memory:", url_path="checkpoints"),
         st.Page(PAGE_DATA, title="Tasks & data", icon=":material/table:", url_path="data"),
+        st.Page(PAGE_EXPLORE, title="Embedding explorer", icon=":material/scatter_plot:", url_path="explore"),
     ],
     "Experiments": [
         st.Page(PAGE_NEW, title="New experiment", icon=":material/science:", url_path="new"),

@@ -7,6 +7,7 @@ from ui import services
 from ui.common import (
     PAGE_CHECKPOINTS,
     PAGE_DATA,
+    PAGE_EXPLORE,
     PAGE_NEW,
     PAGE_RUNS,
     checkpoints_and_tasks,
@@ -36,6 +37,8 @@ for i, kind in enumerate(kinds):
         st.markdown(f"**{kind.card.title}**")
         st.caption(f"{kind.card.question}  \n_{kind.card.reference}_")
         start = {"kind": kind.name, **({"preset": kind.card.quick_preset} if kind.card.quick_preset else {})}
+        if kind.card.page == "explore":
+            st.page_link(PAGE_EXPLORE, label="Open the explorer", icon=":material/scatter_plot:")
         st.page_link(PAGE_NEW, label=f"Start {kind.name}", icon=":material/play_arrow:", query_params=start)
 for i, planned in enumerate(planned_kinds(), start=len(kinds)):
     with cards[i % 3].container(border=True):

@@ -343,6 +343,9 @@ def _print_experiment(result: dict[str, Any]) -> None:
     columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names, "error"]
     _print_table(trials, columns)
     if result["summary"]:
+        from embedxfer.results.summary import primary_metric, shown_in_summary
+
+        primary = primary_metric(result["kind"], result["config"])
         print("\nsummary (mean and 95% interval over seeds)")
         rows = [
             {
@@ -354,7 +357,7 @@ def _print_experiment(result: dict[str, Any]) -> None:
                 "n": s["n"],
             }
             for s in result["summary"]
-            if s["metric"].startswith(("test_", "val_")) or s["metric"] == "train_loss"
+            if shown_in_summary(result["kind"], s["metric"], primary) or s["metric"] == "train_loss"
         ]
         _print_table(rows, ["condition", "params", "metric", "mean", "95% CI", "n"])
 

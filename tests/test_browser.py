@@ -394,3 +394,29 @@ def test_upload_a_file_as_task(server, page, screens, tmp_path):
     open_page(page, f"{server.url}/new?kind=finetune", "New experiment")
     page.locator(".st-key-new-finetune-task input").click()
     assert page.get_by_role("option").filter(has_text="reviews").count() >= 1
+
+
+def test_explorer_searches_a_token(server, page, screens, tiny_checkpoints, monkeypatch):
+    """A computed map opens from a link; searching a token rings it and lists its neighbours."""
+    from page_support import run_plan
+
+    from embedxfer.experiments import plan_experiment
+    from embedxfer.store import Store
+
+    monkeypatch.setenv("EMBEDXFER_CACHE", str(server.home / "test-cache"))
+    config = {"kind": "embedding_map", "checkpoints": [str(tiny_checkpoints["bert"])], "method": "pca"}
+    experiment_id = run_plan(Store(server.home), plan_experiment(config))["experiment_id"]
+    open_page(page, f"{server.url}/explore?map={experiment_id}", "Embedding explorer")
+    wait_charts(page)
+    main = page.locator(MAIN)
+    search = main.get_by_label("Search a token")
+    search.fill("good")
+    search.press("Enter")
+    poll(lambda: main.get_by_text("nearest to good").count() > 0, timeout=60, what="the neighbour table")
+    wait_idle(page)
+    assert main.get_by_text("search: good").count() or page.locator(".legendtext", has_text="search: good").count()
+    screenshot(page, screens / "explorer-search.png")
+    search.fill("goood")
+    search.press("Enter")
+    poll(lambda: main.get_by_text("Close matches: good").count() > 0, timeout=60, what="the close-matches hint")
+    assert not page_errors(page)

@@ -33,6 +33,7 @@ PAGE_DATA = "app_pages/data.py"
 PAGE_NEW = "app_pages/new_experiment.py"
 PAGE_RUNS = "app_pages/runs.py"
 PAGE_BOARD = "app_pages/board.py"
+PAGE_EXPLORE = "app_pages/explore.py"
 
 
 def status_text(status: str) -> str:

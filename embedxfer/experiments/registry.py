@@ -30,6 +30,9 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.finetune",
     "embedxfer.experiments.layer_reinit",
     "embedxfer.experiments.probing",
+    "embedxfer.experiments.embedding_map",
+    "embedxfer.experiments.embedding_similarity",
+    "embedxfer.experiments.layer_map",
 )
 
 
@@ -44,6 +47,8 @@ class KindCard:
     reference: str
     #: the preset a Home card opens the form with (a `quick` one: minutes on CPU)
     quick_preset: str | None = None
+    #: the url path of a dashboard page made for this kind (the explorer kinds' "explore"); Home links to it
+    page: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,14 +61,6 @@ class PlannedKind:
 
 #: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
 PLANNED: tuple[PlannedKind, ...] = (
-    PlannedKind(
-        "embedding_map",
-        KindCard(
-            "Embedding explorer",
-            "What do token-embedding matrices look like, and how similar are two checkpoints?",
-            "no training needed",
-        ),
-    ),
     PlannedKind(
         "embedding_transfer",
         KindCard(
@@ -104,6 +101,8 @@ class ExperimentKind:
     #: the metric shown first in summaries and figures: a name, or a function of the stored config dict
     #: (finetune's depends on its task: test_accuracy or test_pearson)
     primary_metric: str | Callable[[Mapping[str, Any]], str] = "test_accuracy"
+    #: metrics besides test/val ones and the primary that the summary table shows (analyses' measures)
+    summary_metrics: tuple[str, ...] = ()
     #: trial params that, with the condition, define a summary group (e.g. ("train_size",))
     group_params: tuple[str, ...] = ()
     #: rough seconds per trial on CPU for the pre-launch estimate

@@ -22,6 +22,8 @@ class ExperimentData:
     trials: pd.DataFrame  # one row per trial: condition, seed, status, params..., metrics...
     steps: pd.DataFrame  # long format: trial_id, condition, seed, step, name, value
     primary_metric: str  # e.g. test_accuracy; the kind decides (embedxfer.results.summary)
+    #: the store folder the trials' artifacts live in (maps, curves); a path, so the data stays picklable
+    store_root: str | None = None
 
     @property
     def kind(self) -> str:
@@ -34,6 +36,14 @@ class ExperimentData:
     def completed(self) -> pd.DataFrame:
         return self.trials[self.trials["status"] == "completed"] if not self.trials.empty else self.trials
 
+    def artifact(self, trial_id: str, name: str) -> bytes:
+        """A stored artifact of one of this experiment's trials (figures of the explorer kinds read their maps)."""
+        from embedxfer.store import Store
+
+        if self.store_root is None:
+            raise ValueError(f"experiment {self.experiment_id}: no store to read artifact {name!r} from")
+        return Store(self.store_root).read_artifact(trial_id, name)
+
 
 def load_experiment_data(store: Store, experiment_id: str) -> ExperimentData:
     snapshot = store.snapshot(experiment_id)
@@ -44,4 +54,5 @@ def load_experiment_data(store: Store, experiment_id: str) -> ExperimentData:
         trials=snapshot.metrics_frame(),
         steps=store.experiment_step_metrics(experiment_id),
         primary_metric=primary_metric(experiment["kind"], experiment["config"], available),
+        store_root=str(store.root),
     )

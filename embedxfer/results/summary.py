@@ -44,6 +44,14 @@ def group_params(kind: str) -> tuple[str, ...]:
     return tuple(spec.group_params) if spec is not None else ()
 
 
+def shown_in_summary(kind: str, metric: str, primary: str | None = None) -> bool:
+    """Whether the summary table, the report and `show` list `metric`: test/val metrics, the primary metric and
+    the ones the kind names (`ExperimentKind.summary_metrics`, e.g. the similarity measures' shuffled references)."""
+    spec = _kind_or_none(kind)
+    extra = tuple(spec.summary_metrics) if spec is not None else ()
+    return metric.startswith(SHOWN_PREFIXES) or metric == primary or metric in extra
+
+
 def json_number(value: Any) -> Any:
     """NaN and infinities are not JSON: None instead."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -88,7 +96,7 @@ def summary_table(result: Mapping[str, Any], primary: str | None = None) -> Any:
     metrics: list[str] = []
     for item in result["summary"]:
         metric = item["metric"]
-        if not metric.startswith(SHOWN_PREFIXES):
+        if not shown_in_summary(result["kind"], metric, primary):
             continue
         params = ", ".join(f"{k}={v}" for k, v in item["params"].items())
         row = rows.setdefault(
