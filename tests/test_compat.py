@@ -96,9 +96,18 @@ def test_different_width_and_vocab():
     pair = pair_compat(BERT, llama)
     assert not (pair.same_vocab or pair.same_width or pair.same_depth or pair.same_family)
     # only registered kinds with a rule (not finetune: one checkpoint at a time; not planned kinds) and part copies
-    assert levels(pair) == {"probing": "adjusted", "pair_test": "no", "copy embed.tokens": "no", "copy layers": "no"}
+    assert levels(pair) == {
+        "probing": "adjusted",
+        "embedding_map": "adjusted",
+        "embedding_similarity": "adjusted",
+        "pair_test": "no",
+        "copy embed.tokens": "no",
+        "copy layers": "no",
+    }
     assert "384 vs 576" in pair.support["pair_test"].note
-    assert pair.supported() == ["probing"]  # probing compares any depths side by side
+    assert "PCA to the smaller" in pair.support["embedding_similarity"].note
+    # probing compares any depths side by side; the explorer aligns vocabularies by token text
+    assert pair.supported() == ["probing", "embedding_map", "embedding_similarity"]
 
 
 def test_same_size_vocab_with_other_casing_is_not_the_same_vocabulary():

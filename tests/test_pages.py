@@ -23,6 +23,7 @@ EXPECTED = {
     "app_pages/new_experiment.py": ("New experiment", None),
     "app_pages/runs.py": ("Runs", "No experiments yet"),
     "app_pages/board.py": ("Board", "No experiments stored yet"),
+    "app_pages/explore.py": ("Embedding explorer", "is not computed yet"),
 }
 
 
