@@ -162,6 +162,8 @@ if planned:
     cols[1].metric("Per trial (rough, CPU)", fmt_duration(planned.seconds_per_trial))
     cols[2].metric("In total", fmt_duration(planned.total_seconds(workers)), help=f"with {workers} worker(s) here")
     st.caption(f"Conditions: {', '.join(planned.conditions)}")
+    if planned.notes:
+        st.info("\n".join(f"- {line}" for line in planned.notes))
 
 launch = st.button("Launch", key="new-launch", type="primary", disabled=planned is None)
 if launch:

@@ -6,7 +6,6 @@ Every user error ends as one line on stderr and a non-zero exit; `--debug` shows
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from embedxfer.cli_output import print_experiment, print_json, print_paired, print_table
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
 from embedxfer.trials import ACTIVE_STATUSES
@@ -98,20 +98,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
-
-
 def _cmd_checkpoints(args: argparse.Namespace) -> int:
     from embedxfer.checkpoints import arch_info, list_checkpoints
     from embedxfer.workspace import registered_checkpoints
@@ -124,12 +110,12 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
     for checkpoint_id in registered_checkpoints():  # EMBEDXFER_EXTRA_CHECKPOINTS and dashboard additions
         rows.append({"id": checkpoint_id, "origin": "added", **_arch_row(arch_info, checkpoint_id)})
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     for r in rows:
         r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
     columns = ["id", "family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind"]
-    _print_table(rows, [*columns, "params", "available"])
+    print_table(rows, [*columns, "params", "available"])
     for r in rows:
         if not r["available"]:
             print(f"\n{r['id']}: {r['reason']}")
@@ -165,10 +151,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 row.update(train="-", val="-", test="-", note=str(exc))
         rows.append(row)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         columns = ["name", "modality", "label_kind", "metric"] + (["train", "val", "test"] if args.sizes else [])
-        _print_table(rows, columns + ["description"])
+        print_table(rows, columns + ["description"])
         print(f"\nYour own data: {FILE_SYNTAX}; a Hugging Face dataset (online): hf:NAME?text=COL&label=COL.")
     return 0
 
@@ -211,9 +197,10 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
         bar.close()
     result = experiment_json(store, experiment_id)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
-        _print_experiment(result)
+        print_experiment(result)
+        print_paired(store, experiment_id, result["kind"])
     return 0 if result["status"] == "completed" else 1
 
 
@@ -235,6 +222,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         experiment_id = manager.submit(plan, name=name)
         if not args.json:
             print(f"experiment {experiment_id}", file=sys.stderr)
+            for line in plan.notes:
+                print(f"note: {line}", file=sys.stderr)
         return _run_in_foreground(manager, experiment_id, args.json)
 
 
@@ -281,11 +270,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     for r in rows:
         r["cpu time"] = "?" if r["cpu_seconds"] is None else f"~{max(1, round(r['cpu_seconds'] / 60))} min"
-    _print_table(rows, ["name", "kind", "trials", "cpu time", "description"])
+    print_table(rows, ["name", "kind", "trials", "cpu time", "description"])
     print("\nRun one: embedxfer run preset:NAME [--set FIELD=VALUE ...]")
     return 0
 
@@ -299,12 +288,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     store.mark_interrupted()  # trials of a process that died show as interrupted, not running forever
     rows = store.list_experiments(kind=args.kind, status=args.status, limit=args.limit)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         for r in rows:
             r["created"] = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
             r["trials"] = ", ".join(f"{n} {status}" for status, n in sorted(r["counts"].items()))
-        _print_table(rows, ["experiment_id", "kind", "status", "name", "created", "trials"])
+        print_table(rows, ["experiment_id", "kind", "status", "name", "created", "trials"])
     return 0
 
 
@@ -316,56 +305,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     store.mark_interrupted()
     result = experiment_json(store, store.resolve_experiment_id(args.id))
     if args.json:
-        _print_json(result)
+        print_json(result)
     else:
-        _print_experiment(result)
+        print_experiment(result)
+        print_paired(store, result["experiment_id"], result["kind"])
     return 0
-
-
-def _print_experiment(result: dict[str, Any]) -> None:
-    from embedxfer.results.summary import group_params
-
-    print(f"experiment {result['experiment_id']}  kind={result['kind']}  status={result['status']}")
-    grouped = group_params(result["kind"])  # e.g. train_size and layer: which point of a curve a trial is
-    trials = [
-        {
-            "trial": t["trial_id"],
-            "condition": t["condition"],
-            "seed": t["seed"],
-            "group": " ".join(f"{p}={t['params'][p]}" for p in grouped if p in t["params"]),
-            "status": t["status"],
-            **{k: _fmt(v) for k, v in (t.get("metrics") or {}).items()},
-            "error": t.get("error") or "",
-        }
-        for t in result["trials"]
-    ]
-    metric_names = sorted({k for t in result["trials"] for k in (t.get("metrics") or {})})
-    columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names, "error"]
-    _print_table(trials, columns)
-    if result["summary"]:
-        from embedxfer.results.summary import primary_metric, shown_in_summary
-
-        primary = primary_metric(result["kind"], result["config"])
-        print("\nsummary (mean and 95% interval over seeds)")
-        rows = [
-            {
-                "condition": s["condition"],
-                "params": json.dumps(s["params"]) if s["params"] else "",
-                "metric": s["metric"],
-                "mean": _fmt(s["mean"]),
-                "95% CI": f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]",
-                "n": s["n"],
-            }
-            for s in result["summary"]
-            if shown_in_summary(result["kind"], s["metric"], primary) or s["metric"] == "train_loss"
-        ]
-        _print_table(rows, ["condition", "params", "metric", "mean", "95% CI", "n"])
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        return str(int(value))  # step and parameter counts
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -119,18 +119,26 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+@dataclass
+class Predictions:
+    """A model's predictions on a split, in batch order (labels alongside), and the mean loss."""
+
+    loss: float
+    predicted: np.ndarray
+    labels: np.ndarray
+
+
 @torch.no_grad()
-def evaluate(
+def predict(
     model: nn.Module,
     split: EncodedSplit,
     *,
     classes: int,
-    metric: str,
     batch_size: int = 64,
     device: torch.device | None = None,
     settings: TrainSettings | None = None,
-) -> dict[str, float]:
-    """Loss and metric of `model` on a split (batches sorted by length: least padding)."""
+) -> Predictions:
+    """Predictions and mean loss of `model` on a split (batches sorted by length: least padding)."""
     device = device or next(model.parameters()).device
     settings = settings or TrainSettings()
     was_training = model.training
@@ -146,8 +154,22 @@ def evaluate(
         labels.append(target.cpu())
     model.train(was_training)
     loss = float(torch.stack(losses).sum().item() / len(split))
-    score = task_metric(metric, torch.cat(preds).numpy(), torch.cat(labels).numpy())
-    return {"loss": loss, metric: score}
+    return Predictions(loss, torch.cat(preds).numpy(), torch.cat(labels).numpy())
+
+
+def evaluate(
+    model: nn.Module,
+    split: EncodedSplit,
+    *,
+    classes: int,
+    metric: str,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    settings: TrainSettings | None = None,
+) -> dict[str, float]:
+    """Loss and metric of `model` on a split."""
+    out = predict(model, split, classes=classes, batch_size=batch_size, device=device, settings=settings)
+    return {"loss": out.loss, metric: task_metric(metric, out.predicted, out.labels)}
 
 
 def train_model(

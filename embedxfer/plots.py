@@ -22,9 +22,21 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
+def rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def interval_whiskers(stats: list[Any], thickness: float = 1.5) -> dict[str, Any]:
+    """A bar trace's `error_y` for a list of `stats.Interval`s: asymmetric whiskers from ci_low to ci_high."""
+    return dict(
+        type="data",
+        symmetric=False,
+        array=[s.ci_high - s.mean for s in stats],
+        arrayminus=[s.mean - s.ci_low for s in stats],
+        color="#111827",
+        thickness=thickness,
+    )
 
 
 def empty_figure(message: str, title: str = "") -> go.Figure:
@@ -59,15 +71,8 @@ def plot_condition_summary(
                 x=conditions,
                 y=[s.mean for s in stats],
                 name=name,
-                marker_color=_rgba(_color(gi), 0.75),
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=[s.ci_high - s.mean for s in stats],
-                    arrayminus=[s.mean - s.ci_low for s in stats],
-                    color="#111827",
-                    thickness=1.5,
-                ),
+                marker_color=rgba(_color(gi), 0.75),
+                error_y=interval_whiskers(stats),
                 customdata=[[s.n, s.ci_low, s.ci_high] for s in stats],
                 hovertemplate="%{x}<br>mean %{y:.4f}<br>95% CI [%{customdata[1]:.4f}, %{customdata[2]:.4f}]"
                 "<br>n=%{customdata[0]}<extra>" + name + "</extra>",
@@ -112,7 +117,7 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
                     x=list(frame["step"]) + list(frame["step"])[::-1],
                     y=list(frame["high"]) + list(frame["low"])[::-1],
                     fill="toself",
-                    fillcolor=_rgba(color, 0.15),
+                    fillcolor=rgba(color, 0.15),
                     line=dict(width=0),
                     hoverinfo="skip",
                     showlegend=False,
@@ -166,7 +171,7 @@ def add_band_line(
                 x=list(stats[x]) + list(stats[x])[::-1],
                 y=list(stats["high"]) + list(stats["low"])[::-1],
                 fill="toself",
-                fillcolor=_rgba(color, 0.12 if dash else 0.18),
+                fillcolor=rgba(color, 0.12 if dash else 0.18),
                 mode="lines",  # plotly adds markers to a short trace otherwise: dots on the band's edge
                 line=dict(width=0),
                 hoverinfo="skip",
@@ -246,7 +251,7 @@ def plot_interval_bars(
                 x=part[x].astype(str),
                 y=part["mean"],
                 name=f"{group}={key}",
-                marker_color=_rgba(_color(i), 0.8),
+                marker_color=rgba(_color(i), 0.8),
                 error_y=dict(
                     type="data",
                     symmetric=False,

@@ -100,14 +100,16 @@ def test_different_width_and_vocab():
         "probing": "adjusted",
         "embedding_map": "adjusted",
         "embedding_similarity": "adjusted",
+        "embedding_transfer": "adjusted",
         "pair_test": "no",
         "copy embed.tokens": "no",
         "copy layers": "no",
     }
     assert "384 vs 576" in pair.support["pair_test"].note
     assert "PCA to the smaller" in pair.support["embedding_similarity"].note
+    assert "pca:384" in pair.support["embedding_transfer"].note
     # probing compares any depths side by side; the explorer aligns vocabularies by token text
-    assert pair.supported() == ["probing", "embedding_map", "embedding_similarity"]
+    assert pair.supported() == ["probing", "embedding_map", "embedding_similarity", "embedding_transfer"]
 
 
 def test_same_size_vocab_with_other_casing_is_not_the_same_vocabulary():

@@ -238,8 +238,9 @@ def test_home_cards_come_from_the_registry(app_env):
     assert "kind=finetune" in links["Start finetune"] and "preset=finetune-quick" in links["Start finetune"]
     shown = "\n".join(m.value for m in at.markdown)
     assert "Finetune with frozen parts" in shown and "Layer reinitialization + probing" in shown
-    assert texts(at).count("Not built yet in this version.") == 3  # the planned families, listed once
+    assert texts(at).count("Not built yet in this version.") == 2  # the planned families, listed once
     assert "Embedding explorer" in shown and "Open the explorer" in links
+    assert "preset=embedding_transfer-quick" in links["Start embedding_transfer"]
 
 
 @pytest.mark.parametrize("damage", ["loop", "unknown type"])

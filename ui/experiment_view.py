@@ -43,6 +43,7 @@ def render_experiment(jm: Any, experiment_id: str) -> None:
         f"`{experiment_id}` · {exp['kind']} · {checkpoints_and_tasks(config, short=False)} · "
         f"{status_md(exp['status'])} · {counted(exp['n_trials'], 'trial')} · created {fmt_time(exp['created_at'])}"
     )
+    _notes(config)
     _actions(jm, exp)
     if exp["status"] in ACTIVE:
         st.fragment(run_every=LIVE_SECONDS)(_live_progress)(jm, experiment_id)
@@ -50,6 +51,16 @@ def render_experiment(jm: Any, experiment_id: str) -> None:
         _progress_block(jm, experiment_id)
     render_results(store, exp)
     _events_and_config(store, exp)
+
+
+def _notes(config: dict[str, Any]) -> None:
+    """The kind's notes on this config (what each baseline rules out, what is not comparable)."""
+    from embedxfer.experiments import plan_notes
+
+    lines = plan_notes(config)
+    if lines:
+        with st.expander("How to read these conditions", expanded=False):
+            st.markdown("\n".join(f"- {line}" for line in lines))
 
 
 # --- actions ---------------------------------------------------------------------------------------------------------

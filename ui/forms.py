@@ -85,11 +85,13 @@ def part_suggestions(checkpoint_id: str | None) -> list[str]:
 
 
 def default_suggestions(spec: FieldSpec, values: dict[str, Any], specs: list[FieldSpec]) -> list[str] | None:
-    """Known values for a field, by its role: checkpoint ids, task names, part names (of the form's checkpoint
-    field); None = free text."""
+    """Known values for a field: its declared suggestions, else by its role: checkpoint ids, task names, part names
+    (of the form's checkpoint field); None = free text."""
+    if spec.suggestions:
+        return list(spec.suggestions)
     if spec.role in ("checkpoint", "checkpoints"):
         return services.checkpoint_ids()
-    if spec.role == "task":
+    if spec.role in ("task", "tasks"):
         return services.task_names()
     if spec.role == "parts":
         field = next((s.name for s in specs if s.role == "checkpoint"), None)

@@ -41,18 +41,31 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     except EmbedxferError as exc:
         show_error(exc)
         return
+    paired = _paired_builder(data.kind)
+    labels = ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"]
     # lazy tabs (like the figures below): a collapsed expander or a hidden tab would still draw its data grid
-    summary_tab, trials_tab = st.tabs(
-        ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"],
+    tabs = st.tabs(
+        [*labels, *(["Paired comparisons (per seed, 95% interval)"] if paired else [])],
         key="runs-table-tabs",
         on_change="rerun",
     )
-    if summary_tab.open:
-        summary_tab.dataframe(summary_table(data.result, data.primary_metric), hide_index=True, width="stretch")
-    if trials_tab.open:
-        trials_tab.dataframe(data.trials, hide_index=True, width="stretch")
+    if tabs[0].open:
+        tabs[0].dataframe(summary_table(data.result, data.primary_metric), hide_index=True, width="stretch")
+    if tabs[1].open:
+        tabs[1].dataframe(data.trials, hide_index=True, width="stretch")
+    if paired and tabs[2].open:
+        tabs[2].dataframe(paired(data), hide_index=True, width="stretch")
     _figures(data)
     _downloads(data)
+
+
+def _paired_builder(kind: str):
+    from embedxfer.experiments import get_kind
+
+    try:
+        return get_kind(kind).paired
+    except EmbedxferError:
+        return None
 
 
 def _add_to_board(item: BoardItem) -> None:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from embedxfer.errors import ConfigError
+from embedxfer.errors import CheckpointError, ConfigError
 from embedxfer.paths import cache_dir, write_atomic
 
 #: Token kinds, in the order a legend shows them.
@@ -141,7 +141,17 @@ def _read_table(checkpoint: str, fingerprint: str) -> TokenTable:
     from embedxfer.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    matrix = loaded.model.get_input_embeddings().weight.detach().float().cpu().numpy().copy()
+    try:
+        embeddings = loaded.model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        embeddings = None
+    weight = getattr(embeddings, "weight", None)
+    if weight is None or weight.ndim != 2:
+        raise CheckpointError(
+            f"Checkpoint {checkpoint!r} has no token-embedding table (its model exposes no input embedding matrix); "
+            "the embedding kinds need one: pick a checkpoint with a token vocabulary."
+        )
+    matrix = weight.detach().float().cpu().numpy().copy()
     tokenizer = loaded.tokenizer
     named = tokenizer.convert_ids_to_tokens(list(range(min(len(tokenizer), matrix.shape[0]))))
     tokens = [t if t is not None else f"<row {i}>" for i, t in enumerate(named)]

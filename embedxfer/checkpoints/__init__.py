@@ -6,6 +6,7 @@ only when a model is loaded or converted.
 
     load_checkpoint(id)        shared (model, tokenizer, info); do not change its weights
     fresh_model(id)            the same with a private copy of the model, for training
+    load_tokenizer(id)         the tokenizer alone (no weights read)
     arch_info(id)              ArchInfo from config files, without loading weights (cached on disk)
     known_arch_info(id)        the same if already read, else None (reads nothing)
     checkpoint_fingerprint(id) 16-hex sha256 of the weight files
@@ -15,7 +16,7 @@ from embedxfer.checkpoints.arch import arch_info, known_arch_info
 from embedxfer.checkpoints.bundled import BUNDLED
 from embedxfer.checkpoints.catalog import checkpoint_fingerprint, list_checkpoints
 from embedxfer.checkpoints.info import ArchInfo, CheckpointEntry
-from embedxfer.checkpoints.loading import LoadedCheckpoint, clear_loaded, fresh_model, load_checkpoint
+from embedxfer.checkpoints.loading import LoadedCheckpoint, clear_loaded, fresh_model, load_checkpoint, load_tokenizer
 
 BUNDLED_IDS: tuple[str, ...] = tuple(BUNDLED)
 
@@ -31,4 +32,5 @@ __all__ = [
     "known_arch_info",
     "list_checkpoints",
     "load_checkpoint",
+    "load_tokenizer",
 ]

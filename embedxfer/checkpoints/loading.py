@@ -35,6 +35,7 @@ _LOCK = threading.Lock()
 _LOADED: dict[tuple, LoadedCheckpoint] = {}
 _NEEDS_PICKLE: dict[tuple, bool] = {}
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
+_TOKENIZERS: dict[tuple, Any] = {}
 
 
 def load_checkpoint(
@@ -66,11 +67,28 @@ def fresh_model(checkpoint_id: str, *, trust_remote_code: bool = False, allow_pi
     return LoadedCheckpoint(copy.deepcopy(shared.model), shared.tokenizer, shared.info)
 
 
+def load_tokenizer(checkpoint_id: str, *, trust_remote_code: bool = False) -> Any:
+    """The checkpoint's tokenizer alone (shared, like the model): the one of a loaded model when there is one, else
+    read from the folder without loading any weights."""
+    resolved = resolve_id(checkpoint_id)
+    key = (resolved.key, folder_stamp(resolved))
+    with _LOCK:
+        hit = _LOADED.get(key)
+        tokenizer = hit.tokenizer if hit is not None else _TOKENIZERS.get(key)
+    if tokenizer is not None:
+        return tokenizer
+    folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)
+    tokenizer = _tokenizer(folder, resolved.key, trust_remote_code)
+    with _LOCK:
+        return _TOKENIZERS.setdefault(key, tokenizer)
+
+
 def clear_loaded() -> None:
     """Forget every shared model (frees memory; the next load reads the files again)."""
     with _LOCK:
         _LOADED.clear()
         _NEEDS_PICKLE.clear()
+        _TOKENIZERS.clear()
         # _KEY_LOCKS stays: a load in progress keeps its lock, so no second copy of that model can start.
 
 

@@ -6,7 +6,7 @@ registry imports them on first lookup, so importing this package stays cheap (no
 
 from embedxfer.experiments.config import BaseConfig, FieldSpec, config_field, config_to_dict, field_specs
 from embedxfer.experiments.parsing import load_config_file, parse_config, parse_config_text
-from embedxfer.experiments.plan import ExperimentPlan, plan_experiment
+from embedxfer.experiments.plan import ExperimentPlan, plan_experiment, plan_notes
 from embedxfer.experiments.presets import Preset, get_preset, list_presets, parse_overrides
 from embedxfer.experiments.registry import (
     ExperimentKind,
@@ -41,6 +41,7 @@ __all__ = [
     "parse_config_text",
     "parse_overrides",
     "plan_experiment",
+    "plan_notes",
     "planned_kinds",
     "register_kind",
     "unregister_kind",

@@ -2,8 +2,10 @@
 checks for values from YAML/JSON/forms, and field specs for forms.
 
 A field's *role* says what its value names, so forms and captions never guess from field names:
-``checkpoint`` (one checkpoint id), ``checkpoints`` (a list of them), ``task`` (a task name) and ``parts``
-(part or group names of the kind's checkpoint). An optional field (``X | None``) says what leaving it empty
+``checkpoint`` (one checkpoint id), ``checkpoints`` (a list of them), ``task`` (a task name), ``tasks`` (a list of
+them) and ``parts`` (part or group names of the kind's checkpoint). A free-text list may name `suggestions`: values
+a form offers while still accepting others (embedding_transfer's target names). An optional field (``X | None``)
+says what leaving it empty
 means (``empty="all training examples"``); the form shows that as its placeholder.
 Parsing a dict into a kind's config lives in `embedxfer.experiments.parsing`.
 """
@@ -21,7 +23,7 @@ from typing import Any
 from embedxfer.errors import ConfigError
 
 #: What a field's value can name; forms offer the known values for each.
-ROLES = ("checkpoint", "checkpoints", "task", "parts")
+ROLES = ("checkpoint", "checkpoints", "task", "tasks", "parts")
 
 
 def config_field(
@@ -32,12 +34,14 @@ def config_field(
     factory: Any = dataclasses.MISSING,
     role: str | None = None,
     empty: str | None = None,
+    suggestions: typing.Sequence[str] | None = None,
     **extra: Any,
 ) -> Any:
     """A dataclass field with a help text (and choices) that forms and the CLI show.
 
-    `role` is one of ROLES when the value names a checkpoint, checkpoints, a task or parts; `empty` says what an
-    empty value means for an optional field (e.g. "all training examples").
+    `role` is one of ROLES when the value names a checkpoint, checkpoints, a task, tasks or parts; `empty` says what
+    an empty value means for an optional field (e.g. "all training examples"); `suggestions` are values a form
+    offers for a free-text field.
     """
     if role is not None and role not in ROLES:
         raise ValueError(f"field role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -46,6 +50,7 @@ def config_field(
         "choices": tuple(choices) if choices is not None else None,
         "role": role,
         "empty": empty,
+        "suggestions": tuple(suggestions) if suggestions is not None else None,
         **extra,
     }
     if factory is not dataclasses.MISSING:
@@ -205,6 +210,8 @@ class FieldSpec:
     role: str | None = None
     #: what an empty value means (optional fields only)
     empty: str | None = None
+    #: values a form offers for a free-text field (others still accepted)
+    suggestions: tuple[str, ...] | None = None
 
     @property
     def optional(self) -> bool:
@@ -233,6 +240,7 @@ def field_specs(config_cls: type) -> list[FieldSpec]:
                 meta.get("choices"),
                 meta.get("role"),
                 meta.get("empty"),
+                meta.get("suggestions"),
             )
         )
     return specs

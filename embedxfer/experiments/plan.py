@@ -36,6 +36,11 @@ class ExperimentPlan:
             return None
         return self.seconds_per_trial * len(self.trials) / max(1, workers)
 
+    @property
+    def notes(self) -> list[str]:
+        """The kind's notes on this config (what its baselines rule out, what is not comparable), maybe none."""
+        return list(self.kind.notes(self.config)) if self.kind.notes else []
+
     def config_dict(self) -> dict[str, Any]:
         """The config as stored, shown and re-submitted (`kind` first)."""
         return config_to_dict(self.config)
@@ -52,3 +57,16 @@ def plan_experiment(config: BaseConfig | dict[str, Any]) -> ExperimentPlan:
         raise ConfigError(f"This {kind.name} config expands to no trials; check its conditions and seeds.")
     seconds = kind.estimate_seconds(config) if kind.estimate_seconds else None
     return ExperimentPlan(kind, config, trials, seconds)
+
+
+def plan_notes(config: BaseConfig | dict[str, Any]) -> list[str]:
+    """The kind's notes on a (stored) config without expanding it; none when the kind has none or the config no
+    longer parses (a kind or field that changed since it was stored)."""
+    from embedxfer.errors import EmbedxferError
+
+    try:
+        parsed = config if isinstance(config, BaseConfig) else parse_config(config)
+        kind = get_kind(parsed.kind)
+        return list(kind.notes(parsed)) if kind.notes else []
+    except EmbedxferError:
+        return []

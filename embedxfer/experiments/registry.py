@@ -33,6 +33,7 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.embedding_map",
     "embedxfer.experiments.embedding_similarity",
     "embedxfer.experiments.layer_map",
+    "embedxfer.experiments.embedding_transfer",
 )
 
 
@@ -61,14 +62,6 @@ class PlannedKind:
 
 #: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
 PLANNED: tuple[PlannedKind, ...] = (
-    PlannedKind(
-        "embedding_transfer",
-        KindCard(
-            "Embedding transfer",
-            "Does a frozen embedding layer from model A help a different, newly trained model?",
-            "r/MachineLearning 'Transferring Pretrained Embeddings' (2025)",
-        ),
-    ),
     PlannedKind(
         "frozen_transformer",
         KindCard(
@@ -109,6 +102,12 @@ class ExperimentKind:
     estimate_seconds: Callable[[Any], float] | None = None
     #: the figures the run page, the Board and `export` offer, in display order
     figures: tuple[FigureSpec, ...] = ()
+    #: what a reader of a plan or its results must know about a config (what each baseline rules out, which numbers
+    #: are not comparable): shown with the plan (CLI and New experiment) and on the run page
+    notes: Callable[[Any], list[str]] | None = None
+    #: the kind's paired comparisons (each condition against its reference, seed by seed, 95% interval): a
+    #: function of ExperimentData giving a frame; shown under the summary by `show` and on the run page
+    paired: Callable[[Any], Any] | None = None
     #: what this kind can do with a pair of checkpoints (None: the kind takes one checkpoint at a time)
     compat: Callable[[ArchInfo, ArchInfo], Support] | None = None
     #: folder of `<preset-name>.yaml` files shipped with the kind
