@@ -11,7 +11,10 @@ recall@15 (share of a row's 15 nearest rows at full width that are among its 15 
 Targets (docs/architecture.md, "Embedding explorer"): warm map >= 2x faster than the baseline's warm fit with scores
 within 0.02 of the baseline's; cached < 1 s; first map in a fresh process < 30 s.
 
-    .venv/bin/python bench/projection.py [--checkpoint minilm-l6] [--json out.json]
+With `--tsne N`: scikit-learn's t-SNE (what the explorer runs) against openTSNE (when installed) on the same N-row
+sample, both on its 50 principal components, perplexity 30, PCA init, seed 0: times and the same two scores.
+
+    .venv/bin/python bench/projection.py [--checkpoint minilm-l6] [--json out.json] [--tsne 5000]
 """
 
 from __future__ import annotations
@@ -92,6 +95,38 @@ def _scores(matrix, coords, sample) -> dict[str, float]:
     }
 
 
+def _tsne_libraries(matrix, rows: int) -> dict[str, dict[str, float]]:
+    """scikit-learn vs openTSNE on one fixed sample (same input, same perplexity and init)."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    chosen = np.random.default_rng(1).choice(matrix.shape[0], rows, replace=False)
+    reduced = PCA(50, random_state=0).fit_transform(matrix[chosen]).astype(np.float32)
+    scored = np.random.default_rng(2).choice(rows, min(2000, rows), replace=False)
+    fits = {
+        "scikit-learn": lambda: TSNE(perplexity=30, init="pca", random_state=0).fit_transform(reduced),
+    }
+    try:
+        from openTSNE import TSNE as OpenTSNE
+
+        fits["openTSNE"] = lambda: np.asarray(
+            OpenTSNE(perplexity=30, initialization="pca", random_state=0, n_jobs=2).fit(reduced)
+        )
+    except ImportError:
+        print("openTSNE is not installed (pip install openTSNE to compare it)")
+    out = {}
+    for name, fit in fits.items():
+        t = time.perf_counter()
+        coords = fit()
+        out[name] = {"seconds": time.perf_counter() - t, **_scores(reduced, np.asarray(coords), scored)}
+        print(
+            f"t-SNE {name:<13} {rows:,} rows: {out[name]['seconds']:6.1f} s, trustworthiness "
+            f"{out[name]['trustworthiness']:.4f}, recall@15 {out[name]['recall@15']:.4f}"
+        )
+    return out
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(*sys.argv[2:5])
@@ -99,6 +134,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="minilm-l6")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--tsne", type=int, default=0, help="also compare t-SNE libraries on this many rows")
     args = parser.parse_args()
     import numpy as np
 
@@ -143,8 +179,9 @@ def main() -> int:
         f"neighbour preservation, explorer minus baseline: trustworthiness {ratios['trustworthiness_delta']:+.4f}, "
         f"recall@15 {ratios['recall_delta']:+.4f} (target: within 0.02)"
     )
+    tsne = _tsne_libraries(matrix, args.tsne) if args.tsne else {}
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios}, indent=1))
+        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios, "tsne": tsne}, indent=1))
     return 0
 
 

@@ -3,10 +3,10 @@ parameters, seed): a repeated request reads the cached coordinates and computes 
 
 The UMAP path (euclidean metric) first reduces the rows to `UMAP_PCA_WIDTH` dimensions by PCA when they are wider,
 and runs `UMAP_LARGE_EPOCHS` optimisation epochs on large inputs instead of umap-learn's 200; it stays seeded
-(deterministic, single-threaded). On minilm-l6's 30,522 x 384 matrix that took 5.9 s against 12.7 s for
-umap-learn's defaults warm, trustworthiness@15 0.616 vs 0.568, kNN recall@15 0.049 vs 0.067 (docs/architecture.md,
-"Embedding explorer"; `bench/projection.py` measures both in one run). Unseeded parallel UMAP was faster still but
-not reproducible, and a cached map must mean one map per seed.
+(deterministic, single-threaded). On minilm-l6's 30,522 x 384 matrix that took 5.9-9.6 s against 12.7-18.0 s for
+umap-learn's defaults warm (1.9-2.2x, two sessions), trustworthiness@15 0.616 vs 0.568, kNN recall@15 0.049 vs
+0.067-0.070 (docs/architecture.md, "Embedding explorer"; `bench/projection.py` measures both in one run).
+Unseeded parallel UMAP was faster still but not reproducible, and a cached map must mean one map per seed.
 """
 
 from __future__ import annotations

@@ -133,6 +133,9 @@ def notes(config: EmbeddingTransferConfig) -> list[str]:
                 "not comparable across sources, only each source against its own baselines. Set dim: "
                 f"pca:{min(widths.values())} to compare them.",
             )
+    sizes = _scorer_sizes(config)
+    if sizes:
+        lines.append(sizes)
     if config.shared_tokenizer:
         lines.append(
             f"vocab shared:{config.shared_tokenizer}: every source is read through that tokenizer; rows it has no text "
@@ -141,6 +144,32 @@ def notes(config: EmbeddingTransferConfig) -> list[str]:
     if config.embedding == "trainable":
         lines.append("embedding: trainable: every table is updated in training; conditions differ in their start.")
     return lines
+
+
+def _scorer_sizes(config: EmbeddingTransferConfig) -> str | None:
+    """'Scorer parameters, the table not counted, at width 384: bag 99k, transformer 2.39M.' (None before any
+    source's architecture has been read)."""
+    from embedxfer.checkpoints import known_arch_info
+    from embedxfer.heads import OutputSpec
+    from embedxfer.targets.models import scorer_parameters
+
+    infos = [known_arch_info(s) for s in config.sources]
+    widths = sorted({config.pca_width or i.hidden_size for i in infos if i is not None})
+    if not widths:
+        return None
+    output = OutputSpec(classes=2)  # the head is a few hundred parameters whatever the task
+
+    def shown(count: int) -> str:
+        return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.0f}k"
+
+    sizes = [
+        f"at width {w}: "
+        + ", ".join(
+            f"{t} {shown(scorer_parameters(parse_target(t), w, output, config.max_length))}" for t in config.targets
+        )
+        for w in widths
+    ]
+    return "Scorer parameters, the table not counted, " + "; ".join(sizes) + "."
 
 
 def run_trial(config: EmbeddingTransferConfig, spec: TrialSpec, ctx: TrialContext) -> dict[str, float]:
