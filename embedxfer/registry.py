@@ -9,6 +9,7 @@ compatibility rule travel with the kind itself, so they need no registry of thei
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -26,6 +27,8 @@ class Registry(Generic[T]):
         self.builtin_modules = builtin_modules
         self._unknown = unknown
         self._entries: dict[str, T] = {}
+        #: name -> index in builtin_modules of the module that registered it (absent: registered by anyone else)
+        self._builtin_rank: dict[str, int] = {}
         self._lock = threading.RLock()
         self._loaded = False
         self._loading = False
@@ -37,12 +40,34 @@ class Registry(Generic[T]):
             if existing is not None and existing is not entry:
                 raise ValueError(f"{self.what} {name!r} is already registered")
             self._entries[name] = entry
+            rank = self._registering_builtin()
+            if rank is not None:
+                self._builtin_rank[name] = rank
         return entry
+
+    def _registering_builtin(self) -> int | None:
+        """The index of the built-in module on the call stack doing this registration, if any. A built-in module
+        imported directly (a page importing a kind's helpers) registers before the registry loads the rest, so
+        the order is fixed by module rank rather than by who was imported first."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            module = frame.f_globals.get("__name__")
+            if module in self.builtin_modules:
+                return self.builtin_modules.index(module)
+            frame = frame.f_back
+        return None
+
+    def _ordered(self) -> list[str]:
+        """Built-in entries in their modules' listed order, then the others in registration order."""
+        names = list(self._entries)
+        last = len(self.builtin_modules)
+        return sorted(names, key=lambda n: (self._builtin_rank.get(n, last), names.index(n)))
 
     def unregister(self, name: str) -> None:
         """Forget `name` (tests that register a throwaway entry clean up with this)."""
         with self._lock:
             self._entries.pop(name, None)
+            self._builtin_rank.pop(name, None)
 
     def get(self, name: str) -> T:
         self._load_builtins()
@@ -60,12 +85,12 @@ class Registry(Generic[T]):
         """Names in registration order: built-in modules first, in their listed order."""
         self._load_builtins()
         with self._lock:
-            return list(self._entries)
+            return self._ordered()
 
     def __iter__(self) -> Iterator[T]:
         self._load_builtins()
         with self._lock:
-            return iter(list(self._entries.values()))
+            return iter([self._entries[name] for name in self._ordered()])
 
     def _load_builtins(self) -> None:
         if self._loaded:

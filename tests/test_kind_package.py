@@ -174,3 +174,21 @@ def test_home_card_form_run_figures_board_and_compat_column(toy_env):
     open_tab(checkpoints, "ckpt-tabs", "Compatibility between checkpoints")
     checkpoints.multiselect(key="ckpt-compat").set_value(["minilm-l6", "minilm-l3"]).run()
     assert checkpoints.dataframe[1].value.loc["minilm-l6 ↔ minilm-l3", "toy_count"] == "yes"
+
+
+def test_kinds_keep_their_listed_order_whoever_imports_one_first():
+    """A page importing a kind's helpers registers that kind before the registry loads the rest; Home's cards and
+    the compatibility matrix still list the built-ins in BUILTIN_KINDS order (a fresh process, so nothing is
+    loaded yet)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import embedxfer.experiments.embedding_transfer\n"
+        "from embedxfer.experiments import list_kinds\n"
+        "from embedxfer.experiments.registry import BUILTIN_KINDS\n"
+        "names = [k.name for k in list_kinds()]\n"
+        "assert names[: len(BUILTIN_KINDS)] == [m.rsplit('.', 1)[1] for m in BUILTIN_KINDS], names\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
