@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from embedxfer.cli_output import print_experiment, print_json, print_paired, print_table
+from embedxfer.cli_output import print_json, print_result, print_table
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
 from embedxfer.trials import ACTIVE_STATUSES
@@ -163,7 +163,6 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     """Wait for an experiment with a progress bar; Ctrl-C cancels it cleanly and records that."""
     from tqdm import tqdm
 
-    from embedxfer.results import experiment_json
     from embedxfer.store import Store
 
     store: Store = manager.store
@@ -195,12 +194,7 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
-    result = experiment_json(store, experiment_id)
-    if as_json:
-        print_json(result)
-    else:
-        print_experiment(result)
-        print_paired(store, experiment_id, result["kind"])
+    result = print_result(store, experiment_id, as_json)
     return 0 if result["status"] == "completed" else 1
 
 
@@ -298,17 +292,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from embedxfer.results import experiment_json
     from embedxfer.store import Store
 
     store = Store()
     store.mark_interrupted()
-    result = experiment_json(store, store.resolve_experiment_id(args.id))
-    if args.json:
-        print_json(result)
-    else:
-        print_experiment(result)
-        print_paired(store, result["experiment_id"], result["kind"])
+    print_result(store, store.resolve_experiment_id(args.id), args.json)
     return 0
 
 

@@ -22,26 +22,33 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
 
 
-def print_paired(store: Any, experiment_id: str, kind_name: str) -> None:
-    """The kind's paired comparisons (if it has any and a trial completed), under the summary."""
+def print_result(store: Any, experiment_id: str, as_json: bool) -> dict[str, Any]:
+    """Print a stored experiment (`show` and the end of `run`): its JSON, or its trials and summary followed by
+    the kind's paired comparisons when it has any. The store is read once: the comparisons' ExperimentData carries
+    the same JSON. Returns that JSON."""
     from embedxfer.errors import EmbedxferError
     from embedxfer.experiments import get_kind
-    from embedxfer.results import load_experiment_data
+    from embedxfer.results import experiment_json, load_experiment_data
 
     try:
-        kind = get_kind(kind_name)
-    except EmbedxferError:
-        return
-    if kind.paired is None:
-        return
-    frame = kind.paired(load_experiment_data(store, experiment_id))
-    if frame.empty:
-        return
-    print("\npaired comparisons (difference per seed, mean and 95% interval)")
-    rows = [
-        {k: fmt(v) if isinstance(v, float) else v for k, v in row.items()} for row in frame.to_dict(orient="records")
-    ]
-    print_table(rows, list(frame.columns))
+        paired = None if as_json else get_kind(store.get_experiment(experiment_id)["kind"]).paired
+    except EmbedxferError:  # a kind that is not installed: its rows still print
+        paired = None
+    data = load_experiment_data(store, experiment_id) if paired else None
+    result = data.result if data is not None else experiment_json(store, experiment_id)
+    if as_json:
+        print_json(result)
+        return result
+    print_experiment(result)
+    frame = paired(data) if paired else None
+    if frame is not None and not frame.empty:
+        print("\npaired comparisons (difference per seed, mean and 95% interval)")
+        rows = [
+            {k: fmt(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in frame.to_dict(orient="records")
+        ]
+        print_table(rows, list(frame.columns))
+    return result
 
 
 def print_experiment(result: dict[str, Any]) -> None:

@@ -59,9 +59,9 @@ class Registry(Generic[T]):
 
     def _ordered(self) -> list[str]:
         """Built-in entries in their modules' listed order, then the others in registration order."""
-        names = list(self._entries)
         last = len(self.builtin_modules)
-        return sorted(names, key=lambda n: (self._builtin_rank.get(n, last), names.index(n)))
+        order = sorted(enumerate(self._entries), key=lambda item: (self._builtin_rank.get(item[1], last), item[0]))
+        return [name for _, name in order]
 
     def unregister(self, name: str) -> None:
         """Forget `name` (tests that register a throwaway entry clean up with this)."""

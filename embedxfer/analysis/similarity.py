@@ -24,13 +24,20 @@ def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
     return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
 
 
-def pca_to(matrix: np.ndarray, width: int) -> np.ndarray:
-    """The rows' coordinates on their own top `width` principal axes (fitted on these rows only)."""
+def principal_coordinates(matrix: np.ndarray, width: int) -> np.ndarray:
+    """The centred rows' coordinates on their own top `width` principal axes (fitted on these rows only; float64),
+    also when `width` is the full width: then the rows are rotated into their principal basis."""
     x = _centered(matrix)
-    if x.shape[1] <= width:
-        return x
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     return x @ vt[:width].T
+
+
+def pca_to(matrix: np.ndarray, width: int) -> np.ndarray:
+    """The rows reduced to `width` by `principal_coordinates`; only centred when they are no wider (every measure
+    here is rotation-invariant, so no SVD is spent on those)."""
+    if matrix.shape[1] <= width:
+        return _centered(matrix)
+    return principal_coordinates(matrix, width)
 
 
 def procrustes_residual(a: np.ndarray, b: np.ndarray) -> float:

@@ -39,7 +39,7 @@ class ExperimentPlan:
     @property
     def notes(self) -> list[str]:
         """The kind's notes on this config (what its baselines rule out, what is not comparable), maybe none."""
-        return list(self.kind.notes(self.config)) if self.kind.notes else []
+        return _kind_notes(self.kind, self.config)
 
     def config_dict(self) -> dict[str, Any]:
         """The config as stored, shown and re-submitted (`kind` first)."""
@@ -66,7 +66,10 @@ def plan_notes(config: BaseConfig | dict[str, Any]) -> list[str]:
 
     try:
         parsed = config if isinstance(config, BaseConfig) else parse_config(config)
-        kind = get_kind(parsed.kind)
-        return list(kind.notes(parsed)) if kind.notes else []
+        return _kind_notes(get_kind(parsed.kind), parsed)
     except EmbedxferError:
         return []
+
+
+def _kind_notes(kind: ExperimentKind, config: BaseConfig) -> list[str]:
+    return list(kind.notes(config)) if kind.notes else []

@@ -40,15 +40,15 @@ def rng_for(seed: int, what: str) -> np.random.Generator:
 
 def pca_rows(matrix: np.ndarray, k: int) -> np.ndarray:
     """The rows projected on their top-k principal directions (centred; the variance along them is kept)."""
+    from embedxfer.analysis.similarity import principal_coordinates
+
     if k > matrix.shape[1]:
         width = matrix.shape[1]
         raise ConfigError(f"dim pca:{k} is wider than the {width}-wide embedding; use k up to {width}.")
-    centred = np.asarray(matrix, dtype=np.float64) - matrix.mean(axis=0, dtype=np.float64)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[:k].T).astype(np.float32)
+    return principal_coordinates(matrix, k).astype(np.float32)
 
 
-def _reduced(checkpoint: str, fingerprint: str, matrix: np.ndarray, k: int | None) -> np.ndarray:
+def _reduced(fingerprint: str, matrix: np.ndarray, k: int | None) -> np.ndarray:
     if k is None:
         return np.asarray(matrix, dtype=np.float32)
     key = (fingerprint, k)
@@ -87,7 +87,7 @@ def source_table(checkpoint: str, *, pca_width: int | None, shared: str | None, 
 
     table = token_table(checkpoint)
     native_width = int(table.matrix.shape[1])
-    matrix = _reduced(checkpoint, table.fingerprint, table.matrix, pca_width)
+    matrix = _reduced(table.fingerprint, table.matrix, pca_width)
     if shared is None or shared == checkpoint:
         return SourceTable(checkpoint, matrix, native_width, mapped=len(matrix), unmapped=0)
     vocab = token_table(shared)
@@ -103,10 +103,15 @@ def random_rotation(width: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def rms(matrix: np.ndarray) -> float:
+    """The root-mean-square entry of `matrix` (in float64)."""
+    return float(np.sqrt(np.mean(np.square(matrix, dtype=np.float64))))
+
+
 def unit_rms(matrix: np.ndarray) -> np.ndarray:
     """`matrix` / its root-mean-square entry: one scalar, so distances, angles and rotations are unchanged."""
-    rms = float(np.sqrt(np.mean(np.square(matrix, dtype=np.float64))))
-    return (matrix / rms).astype(np.float32) if rms > 0 else matrix
+    scale = rms(matrix)
+    return (matrix / scale).astype(np.float32) if scale > 0 else matrix
 
 
 def baseline_table(baseline: str | None, matrix: np.ndarray, seed: int) -> np.ndarray:
