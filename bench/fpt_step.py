@@ -1,9 +1,9 @@
 """Training steps per second of a frozen-blocks backbone (FPT's trainable set) against the same model with every
 parameter trainable, same task and batch, in one run (README, "Tests and benchmarks").
 
-Each mode runs in a fresh child process (so the peak RSS it reports is its own): the checkpoint with a new linear
-input layer and output head on bit-xor (`embedxfer.finetuning.task_model`, the path the finetune kind uses for
-vector tasks), trained by the engine with Adam, constant lr 1e-3, clip 1.0:
+Each mode runs in a fresh child process (so the peak RSS it reports is its own): the frozen_transformer kind's
+model (the checkpoint between a new input layer and output layer, `experiments/frozen_transformer/model.py`) on
+bit-xor, trained by the engine with Adam, constant lr 1e-3, clip 1.0:
 
 - frozen: attention and MLP blocks frozen; input layer, output head, layer norms and positions train (FPT);
 - full: every parameter trains (the baseline).
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FROZEN_GROUPS = ("attention", "mlp")
 
 
 def _child(mode: str, checkpoint: str, task_name: str, batch: int, steps: int) -> dict[str, float]:
@@ -35,19 +34,18 @@ def _child(mode: str, checkpoint: str, task_name: str, batch: int, steps: int) -
     from embedxfer.checkpoints import fresh_model
     from embedxfer.data import encode_split
     from embedxfer.engine import TrainSettings, train_model
-    from embedxfer.finetuning import task_model
-    from embedxfer.parts import freeze_parts
+    from embedxfer.experiments.frozen_transformer.config import GROUPS, TRAINABLE_PRESETS
+    from embedxfer.experiments.frozen_transformer.model import FPTModel, set_trainable
+    from embedxfer.heads import OutputSpec
     from embedxfer.tasks import load_task
 
     torch.manual_seed(0)
     task = load_task(task_name)
     loaded = fresh_model(checkpoint)
-    model, output = task_model(loaded.model, loaded.info.hidden_size, task, "mean", 0)
-    # Vector inputs enter through inputs_embeds, so the token table is never read: frozen in both modes, so the
-    # trainable counts are the parameters that really train.
-    freeze_parts(model, ["embed.tokens"])
-    if mode == "frozen":
-        freeze_parts(model, list(FROZEN_GROUPS))
+    output = OutputSpec.for_task(task)
+    model = FPTModel(loaded.model, loaded.info.hidden_size, output, input_dim=task.input_dim, vocab=None)
+    # the kind's own model and freezing: the unused token table is frozen in both modes
+    set_trainable(model, list(TRAINABLE_PRESETS["fpt"] if mode == "frozen" else GROUPS))
     train = encode_split(task.train, task.modality)
 
     def run(n: int) -> float:

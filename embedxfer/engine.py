@@ -82,6 +82,29 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"examples_per_second": self.examples_per_second}
 
+    def metrics(self, model: nn.Module) -> dict[str, float]:
+        """The last evaluation row and the run's own figures, under the names every kind's summaries read."""
+        final = self.evals[-1] if self.evals else {}
+        return {
+            **{k: v for k, v in final.items() if k != "step"},
+            "train_loss": self.train_loss,
+            "steps": float(self.steps),
+            "train_seconds": self.seconds,
+            "examples_per_second": self.examples_per_second,
+            "trainable_parameters": float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        }
+
+
+def threshold_metrics(evals: list[dict[str, float]], name: str, threshold: float | None) -> dict[str, float]:
+    """`reached_threshold` (0/1) and, when reached, `steps_to_threshold`: the first evaluated step whose `name` is at
+    least `threshold` (nothing without a threshold)."""
+    if threshold is None:
+        return {}
+    step = next((row["step"] for row in evals if row.get(name, -math.inf) >= threshold), None)
+    if step is None:
+        return {"reached_threshold": 0.0}
+    return {"reached_threshold": 1.0, "steps_to_threshold": float(step)}
+
 
 def total_steps(n_examples: int, settings: TrainSettings) -> int:
     per_epoch = math.ceil(n_examples / settings.batch_size)

@@ -115,17 +115,7 @@ def finetune_and_test(
     )
     ctx.report({"phase": "test"})
     scores = evaluate(model, test, classes=output.classes, metric=task.metric, device=target, settings=engine_settings)
-    final = result.evals[-1] if result.evals else {}
-    return {
-        f"test_{task.metric}": scores[task.metric],
-        "test_loss": scores["loss"],
-        **{k: v for k, v in final.items() if k != "step"},
-        "train_loss": result.train_loss,
-        "steps": float(result.steps),
-        "train_seconds": result.seconds,
-        "examples_per_second": result.examples_per_second,
-        "trainable_parameters": float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
-    }
+    return {f"test_{task.metric}": scores[task.metric], "test_loss": scores["loss"], **result.metrics(model)}
 
 
 def estimate_finetune_seconds(

@@ -269,3 +269,28 @@ def plot_interval_bars(
         fig.add_hline(y=0, line=dict(color="#475569", width=1, dash="dash"))
     fig.update_layout(title=title, barmode="group", xaxis_title=x_title, yaxis_title=y_title, **CURVE_LAYOUT)
     return fig
+
+
+def plot_panel_curves(steps: pd.DataFrame, trials: pd.DataFrame, *, name: str, panel: str, title: str) -> go.Figure:
+    """Logged metric `name` against step, one panel per value of the trial column `panel`, one line per condition
+    with its 95% band over seeds. `steps` is the long per-step frame (trial_id, step, name, value); `trials` has one
+    row per trial that should be drawn (trial_id, condition, `panel`)."""
+    from plotly.subplots import make_subplots
+
+    if steps.empty or panel not in trials or trials.empty or (steps["name"] == name).sum() == 0:
+        return empty_figure(f"No {name} logged yet (evaluations come every eval_every steps).", title)
+    logged = steps[steps["name"] == name].merge(trials[["trial_id", panel]], on="trial_id")
+    panels = list(dict.fromkeys(trials[panel]))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[str(p) for p in panels], shared_yaxes=True)
+    conditions = list(dict.fromkeys(trials["condition"]))
+    colors = {c: _color(i) for i, c in enumerate(conditions)}
+    for col, value in enumerate(panels, start=1):
+        for condition, part in logged[logged[panel] == value].groupby("condition", sort=False):
+            stats = curve_stats(part.rename(columns={"value": name}), "step", name)
+            add_band_line(
+                fig, stats, "step", name=condition, color=colors[condition], row=1, col=col, showlegend=col == 1
+            )
+    fig.update_layout(title=title, height=480, **CURVE_LAYOUT)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=name, col=1)
+    return fig

@@ -238,9 +238,10 @@ def test_home_cards_come_from_the_registry(app_env):
     assert "kind=finetune" in links["Start finetune"] and "preset=finetune-quick" in links["Start finetune"]
     shown = "\n".join(m.value for m in at.markdown)
     assert "Finetune with frozen parts" in shown and "Layer reinitialization + probing" in shown
-    assert texts(at).count("Not built yet in this version.") == 2  # the planned families, listed once
+    assert texts(at).count("Not built yet in this version.") == 1  # the planned family, listed once
     assert "Embedding explorer" in shown and "Open the explorer" in links
     assert "preset=embedding_transfer-quick" in links["Start embedding_transfer"]
+    assert "preset=frozen_transformer-quick" in links["Start frozen_transformer"]
 
 
 @pytest.mark.parametrize("damage", ["loop", "unknown type"])

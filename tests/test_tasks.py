@@ -343,6 +343,33 @@ def test_unknown_task_lists_the_known_ones() -> None:
     assert "tweets-binary" in one_line(err) and "listops" in str(err.value)
 
 
+def test_xor_truth_table_on_a_hand_checked_example() -> None:
+    from embedxfer.tasks.synthetic import make_xor
+
+    class Fixed:  # hands out a then b, as make_xor draws them
+        def __init__(self) -> None:
+            self.draws = [np.array([[0, 0, 1, 1, 0]]), np.array([[0, 1, 0, 1, 1]])]
+
+        def integers(self, *args, **kwargs):
+            return self.draws.pop(0)
+
+    split = make_xor(1, Fixed())
+    assert split.inputs[0, :, 0].tolist() == [0, 0, 1, 1, 0, 0, 1, 0, 1, 1]
+    assert split.labels[0].tolist() == [0, 1, 1, 0, 1]  # 0^0, 0^1, 1^0, 1^1, 0^1
+
+
+def test_options_in_a_registered_tasks_name_are_typed_like_their_defaults() -> None:
+    task = load_task("bit-memory?n_bits=20&patch=5&n_train=8&n_val=4&n_test=4&mask_p=0.25")
+    assert task.info["options"]["n_bits"] == 20 and task.info["options"]["mask_p"] == 0.25
+    assert task.train.inputs.shape == (8, 24, 5) and task.output_tokens == 4
+    same = load_task("bit-memory", n_bits=20, patch=5, n_test=4, mask_p=0.25)
+    assert np.array_equal(task.test.inputs, same.test.inputs)
+    with pytest.raises(TaskError, match="Option 'n_bits' of task 'bit-memory' must be a whole number, got 'many'"):
+        load_task("bit-memory?n_bits=many")
+    with pytest.raises(TaskError, match="no option 'bits'"):
+        load_task("bit-memory?bits=3")
+
+
 def test_unknown_option_lists_the_accepted_ones() -> None:
     with pytest.raises(TaskError, match="no option 'bits'.*n_bits") as err:
         load_task("bit-memory", bits=10)

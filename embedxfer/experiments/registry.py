@@ -34,6 +34,7 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.embedding_similarity",
     "embedxfer.experiments.layer_map",
     "embedxfer.experiments.embedding_transfer",
+    "embedxfer.experiments.frozen_transformer",
 )
 
 
@@ -62,14 +63,6 @@ class PlannedKind:
 
 #: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
 PLANNED: tuple[PlannedKind, ...] = (
-    PlannedKind(
-        "frozen_transformer",
-        KindCard(
-            "Frozen transformer (FPT)",
-            "Can a language-pretrained transformer with frozen blocks solve non-language tasks?",
-            "Lu et al., arXiv 2103.05247",
-        ),
-    ),
     PlannedKind(
         "module_porting",
         KindCard(

@@ -6,7 +6,8 @@ called as `builder(entry, **options)` and builds its Task with `entry.task(...)`
 `register_task` (name, modality, label kind, metric) are written once. Loaded tasks are cached per (name,
 resolved options), so the dashboard can call `load_task` on every rerun; callers get a copy they may modify.
 
-Task names: a registered name (``tweets-binary``), a user file ``file:PATH?text=COL&label=COL[&kind=regression]``
+Task names: a registered name (``tweets-binary``), optionally with options (``bit-memory?n_bits=100&patch=10``:
+values read as the type of the option's default), a user file ``file:PATH?text=COL&label=COL[&kind=regression]``
 (text / label default to columns called ``text`` and ``label``), or a Hugging Face dataset ``hf:NAME?text=COL``.
 """
 
@@ -151,7 +152,29 @@ def parse_task_name(name: str) -> tuple[str, dict[str, Any]]:
             for key, value in parse_qsl(query, keep_blank_values=True):
                 options[_QUERY_ALIASES.get(key, key)] = value
             return prefix[:-1], options
-    return name, {}
+    base, _, query = name.partition("?")
+    return base, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def _typed_options(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Options written in a task name (text) read as the type of each option's default (int, float, bool)."""
+    typed = {}
+    for key, value in options.items():
+        default = defaults.get(key)
+        if not isinstance(value, str) or isinstance(default, str) or default is None:
+            typed[key] = value
+            continue
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                typed[key] = value.lower() in ("true", "1", "yes")
+            else:
+                typed[key] = type(default)(value)
+        except ValueError:
+            kind = {bool: "true or false", int: "a whole number"}.get(type(default), "a number")
+            raise TaskError(f"Option {key!r} of task {name!r} must be {kind}, got {value!r}.") from None
+    return typed
 
 
 def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +211,7 @@ def load_task(name: str, /, **options: Any) -> Task:
     """
     base_name, spec_options = parse_task_name(name)
     reg = _lookup(base_name)
+    spec_options = _typed_options(base_name, spec_options, reg.entry.options)
     resolved = resolve_options(base_name, {**spec_options, **options})
     key: tuple = (base_name, _freeze(resolved))
     if reg.fingerprint is not None:

@@ -127,30 +127,11 @@ def paired_gains(data: ExperimentData) -> go.Figure:
 
 def learning_curves(data: ExperimentData) -> go.Figure:
     """Validation metric against step, one panel per target, one line per condition with its 95% band."""
-    from plotly.subplots import make_subplots
-
-    from embedxfer.plots import CURVE_LAYOUT, PALETTE, add_band_line, curve_stats, empty_figure
+    from embedxfer.plots import plot_panel_curves
 
     name = "val_" + data.primary_metric.removeprefix("test_")
     title = f"{data.experiment_id}: {name} during training per target (95% band over seeds)"
-    steps, trials = data.steps, data.trials
-    if steps.empty or "target" not in trials or (steps["name"] == name).sum() == 0:
-        return empty_figure(f"No {name} logged yet (evaluations come every eval_every steps).", title)
-    logged = steps[steps["name"] == name].merge(trials[["trial_id", "target"]], on="trial_id")
-    targets = list(dict.fromkeys(trials["target"]))
-    fig = make_subplots(rows=1, cols=len(targets), subplot_titles=targets, shared_yaxes=True)
-    conditions = list(dict.fromkeys(trials["condition"]))
-    colors = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(conditions)}
-    for col, target in enumerate(targets, start=1):
-        for condition, part in logged[logged["target"] == target].groupby("condition", sort=False):
-            stats = curve_stats(part.rename(columns={"value": name}), "step", name)
-            add_band_line(
-                fig, stats, "step", name=condition, color=colors[condition], row=1, col=col, showlegend=col == 1
-            )
-    fig.update_layout(title=title, height=480, **CURVE_LAYOUT)
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=name, col=1)
-    return fig
+    return plot_panel_curves(data.steps, data.trials, name=name, panel="target", title=title)
 
 
 def fit_vs_generalize(data: ExperimentData) -> go.Figure:

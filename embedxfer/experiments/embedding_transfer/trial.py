@@ -213,7 +213,7 @@ def run_trial(config: EmbeddingTransferConfig, spec: TrialSpec, ctx: TrialContex
 def _train_and_score(model, task, tokenizer, output, config, spec, ctx, device) -> dict[str, float]:
     from embedxfer.data import encode_split
     from embedxfer.devices import resolve_device
-    from embedxfer.engine import TrainSettings, predict, train_model
+    from embedxfer.engine import TrainSettings, predict, threshold_metrics, train_model
     from embedxfer.finetuning import capped
     from embedxfer.tasks import load_task
 
@@ -251,17 +251,10 @@ def _train_and_score(model, task, tokenizer, output, config, spec, ctx, device) 
         scores[f"{prefix}_loss"] = out.loss
     final = result.evals[-1] if result.evals else {}
     metric = task.metric
-    crossing = steps_to(result.evals, f"val_{metric}", config.threshold)
     return scores | {
-        **{k: v for k, v in final.items() if k != "step"},
+        **result.metrics(model),
         "fit_gap": final.get(f"fit_{metric}", np.nan) - scores[f"test_{metric}"],
-        "train_loss": result.train_loss,
-        "steps": float(result.steps),
-        "train_seconds": result.seconds,
-        "examples_per_second": result.examples_per_second,
-        "trainable_parameters": float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
-        **({} if config.threshold is None else {"reached_threshold": float(crossing is not None)}),
-        **({} if crossing is None else {"steps_to_threshold": float(crossing)}),
+        **threshold_metrics(result.evals, f"val_{metric}", config.threshold),
     }
 
 
@@ -275,16 +268,6 @@ def score(predicted: np.ndarray, labels: np.ndarray, metric: str) -> dict[str, f
     if metric == "accuracy":
         out["macro_f1"] = float(f1_score(labels, predicted, average="macro", zero_division=0))
     return out
-
-
-def steps_to(evals: list[dict[str, float]], name: str, threshold: float | None) -> int | None:
-    """The first evaluated step whose `name` reaches `threshold` (None when it never does, or no threshold)."""
-    if threshold is None:
-        return None
-    for row in evals:
-        if row.get(name, -np.inf) >= threshold:
-            return int(row["step"])
-    return None
 
 
 #: rough examples per second of one CPU worker at width 384 and 64 tokens, evaluations included (conservative: the
