@@ -2,8 +2,8 @@
 linear output layer on the last tokens; the backbones of each condition; and which groups train.
 
 - Vector inputs enter through `inputs_embeds` via a new Linear (orthogonal init, gain 1.41, zero bias, dropout
-  0.1, as the paper's code); token tasks through a new Embedding table. The backbone's own token table is never
-  read, so it is always frozen and never counted as trainable.
+  0.1, as the paper's code); token tasks through a new Embedding table. The backbone's own token table (and a bert
+  pooler) is never read, so it is always frozen and never counted as trainable.
 - Backbones without position parameters (llama: rotary) keep an all-zero input vector exactly zero through every
   block (no biases, nothing added), and each RMSNorm's backward multiplies its gradient by 1/sqrt(eps), ~316: on
   smollm2-135m's 60 norms a zero first token (a 0 bit, a blank corner patch) overflowed to NaN at the first step.
@@ -127,10 +127,10 @@ def statistics_only_backbone(pretrained: nn.Module, seed: int) -> nn.Module:
 def set_trainable(model: FPTModel, groups: list[str]) -> dict[str, int]:
     """Train exactly `groups` (of embedxfer.parts.GROUPS); freeze the rest and the unused token table. Returns
     {group: trainable parameters}, 0 where the group has no parameters in this family (llama: positions)."""
-    from embedxfer.parts import GROUPS, get_part, param_groups
+    from embedxfer.parts import GROUPS, param_groups
 
     members = param_groups(model)
-    unused = {id(p) for p in get_part(model, "embed.tokens").values()}
+    unused = _unused(model)
     counts = {}
     for group in GROUPS:
         train = group in groups
@@ -143,11 +143,19 @@ def set_trainable(model: FPTModel, groups: list[str]) -> dict[str, int]:
     return counts
 
 
-def group_sizes(model: FPTModel) -> dict[str, int]:
-    """{group: parameters in it}, the backbone's unused token table left out."""
-    from embedxfer.parts import get_part, param_groups
+def _unused(model: FPTModel) -> set[int]:
+    """ids of the backbone parameters the FPT model never reads: the token table and a bert pooler."""
+    from embedxfer.parts import get_part, part_names
 
-    unused = {id(p) for p in get_part(model, "embed.tokens").values()}
+    present = [name for name in ("embed.tokens", "pooler") if name in part_names(model)]
+    return {id(p) for name in present for p in get_part(model, name).values()}
+
+
+def group_sizes(model: FPTModel) -> dict[str, int]:
+    """{group: parameters in it}, the parts it never reads (token table, pooler) left out."""
+    from embedxfer.parts import param_groups
+
+    unused = _unused(model)
     return {
         group: sum(p.numel() for p in params if id(p) not in unused) for group, params in param_groups(model).items()
     }
