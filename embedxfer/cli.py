@@ -89,7 +89,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("export", _cmd_export, "export an experiment's data or figure")
     p.add_argument("id", help="experiment id")
-    p.add_argument("--format", choices=("csv", "html", "png"), default="csv")
+    p.add_argument(
+        "--format",
+        default="csv",
+        help="csv, html, png, or a file the experiment's kind offers (module_porting: modules, a zip of the modules)",
+    )
     p.add_argument("--output", "-o", help="output file (default: <id>.<format> in the current folder)")
     p = add("resume", _cmd_resume, "run the unfinished trials of an experiment in the foreground")
     p.add_argument("id", help="experiment id")
@@ -303,8 +307,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from embedxfer.results.export import export_experiment
 
-    output = Path(args.output or f"{args.id}.{args.format}")
-    export_experiment(args.id, args.format, output)
+    output = export_experiment(args.id, args.format, Path(args.output) if args.output else None)
     print(output)
     return 0
 

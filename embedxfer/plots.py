@@ -294,3 +294,39 @@ def plot_panel_curves(steps: pd.DataFrame, trials: pd.DataFrame, *, name: str, p
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=name, col=1)
     return fig
+
+
+def gain_heatmap(
+    frame: pd.DataFrame,
+    *,
+    y: str,
+    x: str,
+    bound: float,
+    colorbar: str,
+    hovertemplate: str,
+    showscale: bool = True,
+) -> go.Heatmap:
+    """Signed paired gains as a heatmap trace: one cell per row of `frame` (columns `y`, `x`, mean, low, high, n, in
+    the order rows and columns first appear), red/blue around 0 on the symmetric range +-bound, each cell showing
+    its mean, 95% interval and n."""
+    ys, xs = list(dict.fromkeys(frame[y])), list(dict.fromkeys(frame[x]))
+    cells = {(getattr(r, y), getattr(r, x)): r for r in frame.itertuples(index=False)}
+    z = [[cells[(a, b)].mean if (a, b) in cells else None for b in xs] for a in ys]
+    text = [
+        [f"{c.mean:+.3f}<br>[{c.low:+.3f}, {c.high:+.3f}]<br>n={c.n}" if (c := cells.get((a, b))) else "" for b in xs]
+        for a in ys
+    ]
+    return go.Heatmap(
+        z=z,
+        x=xs,
+        y=ys,
+        text=text,
+        texttemplate="%{text}",
+        colorscale="RdBu",
+        zmid=0,
+        zmin=-bound,
+        zmax=bound,
+        showscale=showscale,
+        colorbar=dict(title=colorbar),
+        hovertemplate=hovertemplate,
+    )

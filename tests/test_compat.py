@@ -101,6 +101,7 @@ def test_different_width_and_vocab():
         "embedding_map": "adjusted",
         "embedding_similarity": "adjusted",
         "embedding_transfer": "adjusted",
+        "module_porting": "no",
         "pair_test": "no",
         "copy embed.tokens": "no",
         "copy layers": "no",

@@ -10,6 +10,7 @@ import streamlit as st
 from embedxfer.errors import EmbedxferError
 from embedxfer.results import ExperimentData, build_figure, export, figures_for, load_experiment_data, summary_table
 from embedxfer.results.board import BoardItem, format_board, parse_board
+from embedxfer.results.extras import downloads_for, tables_for
 from ui import services
 from ui.common import ACTIVE, PAGE_BOARD, show_error
 
@@ -43,18 +44,22 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
         return
     paired = _paired_builder(data.kind)
     labels = ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"]
+    builders = [
+        lambda: summary_table(data.result, data.primary_metric),
+        lambda: data.trials,
+        *([lambda: paired(data)] if paired else []),
+        *[lambda spec=spec: spec.build(data) for spec in tables_for(data.kind)],
+    ]
+    labels += ["Paired comparisons (per seed, 95% interval)"] if paired else []
+    labels += [spec.title for spec in tables_for(data.kind)]
     # lazy tabs (like the figures below): a collapsed expander or a hidden tab would still draw its data grid
-    tabs = st.tabs(
-        [*labels, *(["Paired comparisons (per seed, 95% interval)"] if paired else [])],
-        key="runs-table-tabs",
-        on_change="rerun",
-    )
-    if tabs[0].open:
-        tabs[0].dataframe(summary_table(data.result, data.primary_metric), hide_index=True, width="stretch")
-    if tabs[1].open:
-        tabs[1].dataframe(data.trials, hide_index=True, width="stretch")
-    if paired and tabs[2].open:
-        tabs[2].dataframe(paired(data), hide_index=True, width="stretch")
+    tabs = st.tabs(labels, key="runs-table-tabs", on_change="rerun")
+    for tab, build in zip(tabs, builders, strict=True):
+        if tab.open:
+            try:
+                tab.dataframe(build(), hide_index=True, width="stretch")
+            except Exception as exc:  # noqa: BLE001 - one broken table must not hide the figures
+                show_error(exc)
     _figures(data)
     _downloads(data)
 
@@ -121,7 +126,8 @@ def _downloads(data: ExperimentData) -> None:
     st.markdown("**Downloads**")
     eid = data.experiment_id
     names = [spec.name for spec in figures_for(data.kind)]
-    cols = st.columns(4)
+    extras = downloads_for(data.kind)
+    cols = st.columns(4 + len(extras))
     cols[0].download_button(
         "Metrics (CSV)",
         export.metrics_csv(data),
@@ -156,3 +162,12 @@ def _downloads(data: ExperimentData) -> None:
         disabled=not names,
         on_click="ignore",
     )
+    for col, spec in zip(cols[4:], extras, strict=True):
+        col.download_button(
+            spec.label,
+            lambda spec=spec: spec.build(data),  # built on click: module archives can be large
+            file_name=f"{eid}-{spec.name}.{spec.suffix}",
+            mime=spec.mime,
+            key=f"runs-dl-{spec.name}",
+            on_click="ignore",
+        )

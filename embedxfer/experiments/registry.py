@@ -23,6 +23,7 @@ from embedxfer.trials import TrialContext, TrialSpec
 if TYPE_CHECKING:
     from embedxfer.checkpoints import ArchInfo
     from embedxfer.compat import Support
+    from embedxfer.results.extras import DownloadSpec, TableSpec
     from embedxfer.results.figures import FigureSpec
 
 #: The built-in kinds, one package each; importing a package registers its kind.
@@ -35,6 +36,7 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.layer_map",
     "embedxfer.experiments.embedding_transfer",
     "embedxfer.experiments.frozen_transformer",
+    "embedxfer.experiments.module_porting",
 )
 
 
@@ -62,16 +64,7 @@ class PlannedKind:
 
 
 #: Families not built yet, in the order a newcomer meets them; a kind leaves this list when its package lands.
-PLANNED: tuple[PlannedKind, ...] = (
-    PlannedKind(
-        "module_porting",
-        KindCard(
-            "Module porting",
-            "Does a PEFT module trained on host A still work when ported to host B?",
-            "Sabry & Belz, arXiv 2401.14228",
-        ),
-    ),
-)
+PLANNED: tuple[PlannedKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +94,10 @@ class ExperimentKind:
     #: the kind's paired comparisons (each condition against its reference, seed by seed, 95% interval): a
     #: function of ExperimentData giving a frame; shown under the summary by `show` and on the run page
     paired: Callable[[Any], Any] | None = None
+    #: named tables beside the summary (run page tabs, HTML report), e.g. module_porting's port report
+    tables: tuple[TableSpec, ...] = ()
+    #: named files to download (run page buttons, `export --format <name>`), e.g. module_porting's modules
+    downloads: tuple[DownloadSpec, ...] = ()
     #: what this kind can do with a pair of checkpoints (None: the kind takes one checkpoint at a time)
     compat: Callable[[ArchInfo, ArchInfo], Support] | None = None
     #: folder of `<preset-name>.yaml` files shipped with the kind

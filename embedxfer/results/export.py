@@ -11,6 +11,7 @@ import yaml
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.results.data import ExperimentData, load_experiment_data
+from embedxfer.results.extras import downloads_for, tables_for
 from embedxfer.results.figures import build_figure, figures_for
 from embedxfer.results.html import FigureWriter, html_page
 from embedxfer.results.summary import summary_table
@@ -43,9 +44,28 @@ def html_report(data: ExperimentData) -> str:
     if not table.empty:
         body.append("<h2>Summary (mean and 95% interval over seeds)</h2>")
         body.append(table.to_html(index=False, na_rep="–"))
+    body.extend(_kind_tables_html(data))
     body.append("<h2>Figures</h2>")
     body.extend(figures_html(data, [spec.name for spec in figures_for(data.kind)]))
     return html_page(f"embedxfer {result['experiment_id']}", body, style=_REPORT_STYLE)
+
+
+def _kind_tables_html(data: ExperimentData) -> list[str]:
+    """The kind's paired comparisons and its own tables (e.g. a port report), as headed HTML tables."""
+    from embedxfer.experiments import get_kind
+
+    try:
+        paired = get_kind(data.kind).paired
+    except EmbedxferError:
+        paired = None
+    named = [("Paired comparisons (per seed, 95% interval)", paired)] if paired else []
+    named += [(spec.title, spec.build) for spec in tables_for(data.kind)]
+    body = []
+    for title, build in named:
+        frame = build(data)
+        if not frame.empty:
+            body += [f"<h2>{html.escape(title)}</h2>", frame.to_html(index=False, na_rep="–")]
+    return body
 
 
 def figures_html(data: ExperimentData, names: list[str]) -> list[str]:
@@ -81,13 +101,24 @@ def _chromium_path() -> str | None:
     return None
 
 
-def export_experiment(experiment_id: str, fmt: str, output: Path, store=None) -> Path:
-    """Write an experiment's CSV, HTML report or primary-figure PNG to `output`."""
+def export_formats(kind: str | None = None) -> list[str]:
+    """csv, html, png and the named downloads of `kind` (e.g. module_porting's `modules`)."""
+    return ["csv", "html", "png", *(spec.name for spec in downloads_for(kind or ""))]
+
+
+def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, store=None) -> Path:
+    """Write an experiment's CSV, HTML report, primary-figure PNG or one of its kind's downloads to `output`
+    (default `<id>.<format>`, or `<id>-<name>.<suffix>` for a download)."""
     from embedxfer.store import Store
 
     store = store or Store()
     data = load_experiment_data(store, store.resolve_experiment_id(experiment_id))
-    output = Path(output)
+    download = next((spec for spec in downloads_for(data.kind) if spec.name == fmt), None)
+    if download is not None:
+        output = Path(output or f"{data.experiment_id}-{download.name}.{download.suffix}")
+        output.write_bytes(download.build(data))
+        return output
+    output = Path(output or f"{data.experiment_id}.{fmt}")
     if fmt == "csv":
         output.write_text(metrics_csv(data))
     elif fmt == "html":
@@ -98,5 +129,7 @@ def export_experiment(experiment_id: str, fmt: str, output: Path, store=None) ->
             raise EmbedxferError(f"Experiment kind {data.kind!r} has no figures to export.")
         output.write_bytes(figure_png(build_figure(data, specs[0].name)))
     else:
-        raise EmbedxferError(f"Unknown export format {fmt!r}; use csv, html or png.")
+        raise EmbedxferError(
+            f"Unknown export format {fmt!r} for a {data.kind} experiment; use {', '.join(export_formats(data.kind))}."
+        )
     return output

@@ -66,7 +66,7 @@ def transfer_matrix(data: ExperimentData) -> go.Figure:
     """Sources x targets: the paired gain of each source's table over its random-matched baseline, with intervals."""
     import plotly.graph_objects as go
 
-    from embedxfer.plots import LAYOUT, empty_figure
+    from embedxfer.plots import LAYOUT, empty_figure, gain_heatmap
 
     metric = data.primary_metric
     title = f"{data.experiment_id}: {metric} gain of each source over random-matched (paired, 95% CI)"
@@ -74,31 +74,14 @@ def transfer_matrix(data: ExperimentData) -> go.Figure:
     rows = rows[rows["baseline"] == "random-matched"]
     if rows.empty:
         return empty_figure("No source with a completed random-matched baseline yet (add it to baselines).", title)
-    sources = list(dict.fromkeys(rows["source"]))
-    targets = list(dict.fromkeys(rows["target"]))
-    cell = {(r.source, r.target): r for r in rows.itertuples()}
-    z, text = [], []
-    for source in sources:
-        z.append([cell[(source, t)].mean if (source, t) in cell else None for t in targets])
-        text.append(
-            [
-                f"{c.mean:+.3f}<br>[{c.low:+.3f}, {c.high:+.3f}]<br>n={c.n}" if (c := cell.get((source, t))) else ""
-                for t in targets
-            ]
-        )
-    bound = max(abs(v) for row in z for v in row if v is not None) or 1e-6
+    bound = float(rows["mean"].abs().max()) or 1e-6
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=targets,
-            y=sources,
-            text=text,
-            texttemplate="%{text}",
-            colorscale="RdBu",
-            zmid=0,
-            zmin=-bound,
-            zmax=bound,
-            colorbar=dict(title="gain"),
+        gain_heatmap(
+            rows,
+            y="source",
+            x="target",
+            bound=bound,
+            colorbar="gain",
             hovertemplate="source %{y} into %{x}<br>%{text}<extra></extra>",
         )
     )

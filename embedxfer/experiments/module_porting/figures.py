@@ -1,0 +1,236 @@
+"""module_porting's figures, paired comparisons and port-report table.
+
+A setting is (technique, origin -> receiver). Receiving curves put validation accuracy against the receiving
+host's steps (step 0 = zero-shot) per condition with 95% bands over seeds, the origin's own final accuracy as a
+dashed reference. Paired comparisons difference `ported` and each alternative seed by seed: the same seed gives
+the same fresh module, head, training subset and batch order in every condition, so only the starting values differ.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from embedxfer.results.figures import FigureSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from embedxfer.results.data import ExperimentData
+
+_PAIRED_COLUMNS = ["technique", "pair", "comparison", "measure", "step", "mean", "low", "high", "n"]
+#: how many receiving steps the paired table reports besides zero-shot (spread over the curve, the last included)
+_TABLE_STEPS = 4
+
+
+def _metric(data: ExperimentData) -> str:
+    return data.primary_metric.removeprefix("test_")
+
+
+def _trials(data: ExperimentData) -> pd.DataFrame:
+    frame = data.completed()
+    if frame.empty or "technique" not in frame:
+        return frame.iloc[0:0]
+    return frame.assign(pair=frame["origin"] + " → " + frame["receiver"])
+
+
+def _setting(frame: pd.DataFrame) -> pd.Series:
+    return frame["technique"] + " · " + frame["pair"]
+
+
+def _curve_values(data: ExperimentData, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Per receiving trial and logged step: the value of `name` (trial_id, condition, seed, technique, pair, step)."""
+    steps = data.steps
+    if steps.empty or frame.empty:
+        return steps.iloc[0:0]
+    logged = steps[steps["name"] == name][["trial_id", "step", "value"]]
+    keep = frame[frame["condition"] != "origin"][["trial_id", "condition", "seed", "technique", "pair"]]
+    return logged.merge(keep, on="trial_id")
+
+
+def report_steps(steps: list[int]) -> list[int]:
+    """Zero-shot plus up to _TABLE_STEPS steps spread over the curve, the last one included."""
+    later = sorted(s for s in set(steps) if s > 0)
+    if len(later) > _TABLE_STEPS:
+        picks = {later[round(i * (len(later) - 1) / (_TABLE_STEPS - 1))] for i in range(_TABLE_STEPS)}
+        later = sorted(picks)
+    return ([0] if 0 in steps else []) + later
+
+
+def paired_rows(data: ExperimentData) -> pd.DataFrame:
+    """Per setting: ported minus scratch and ported minus sampled on the test accuracy at step 0 (zero-shot), on
+    the validation accuracy at several receiving steps and on the final test accuracy; ported zero-shot minus the
+    origin's own test accuracy (what the port loses before any training). Paired by seed; 95% t-intervals."""
+    import pandas as pd
+
+    from embedxfer.stats import paired_difference
+
+    frame = _trials(data)
+    metric = _metric(data)
+    test, zero = f"test_{metric}", f"zero_shot_test_{metric}"
+    if frame.empty or test not in frame:
+        return pd.DataFrame(columns=_PAIRED_COLUMNS)
+    curves = _curve_values(data, frame, f"val_{metric}")
+    rows = []
+    for (technique, pair), part in frame.groupby(["technique", "pair"], sort=False):
+
+        def by_seed(condition: str, column: str, source=part) -> dict[int, float]:
+            chosen = source[source["condition"] == condition]
+            return dict(zip(chosen["seed"], chosen[column], strict=True)) if column in chosen else {}
+
+        here = curves[(curves["technique"] == technique) & (curves["pair"] == pair)] if not curves.empty else curves
+        steps = report_steps(list(here["step"])) if not here.empty else []
+        for other in ("scratch", "sampled"):
+            diff = paired_difference(by_seed("ported", zero), by_seed(other, zero))
+            if diff.n:
+                rows.append([technique, pair, f"ported − {other}", f"{test} (zero-shot)", 0, *_interval(diff)])
+            for step in steps:
+                at = here[here["step"] == step]
+                diff = paired_difference(by_seed("ported", "value", at), by_seed(other, "value", at))
+                if step and diff.n:
+                    rows.append([technique, pair, f"ported − {other}", f"val_{metric}", step, *_interval(diff)])
+            diff = paired_difference(by_seed("ported", test), by_seed(other, test))
+            if diff.n:
+                trained = part.loc[part["condition"] != "origin", "steps"] if "steps" in part else part["seed"][:0]
+                step = int(trained.max()) if trained.notna().any() else None
+                rows.append([technique, pair, f"ported − {other}", f"{test} (final)", step, *_interval(diff)])
+        diff = paired_difference(by_seed("ported", zero), by_seed("origin", test))
+        if diff.n:
+            rows.append([technique, pair, "ported − origin", f"{test}: zero-shot vs origin", 0, *_interval(diff)])
+    return pd.DataFrame(rows, columns=_PAIRED_COLUMNS)
+
+
+def _interval(diff) -> list:
+    return [diff.mean, diff.ci_low, diff.ci_high, diff.n]
+
+
+def receiver_curves(data: ExperimentData) -> go.Figure:
+    """Validation accuracy against receiving-host steps per condition (95% bands), one panel per setting; the
+    origin's own final validation accuracy as a dashed line with its interval."""
+    from embedxfer.plots import plot_panel_curves
+    from embedxfer.stats import mean_interval
+
+    metric = _metric(data)
+    name = f"val_{metric}"
+    frame = _trials(data)
+    title = f"{data.experiment_id}: {name} on the receiving host (step 0 = zero-shot; 95% band over seeds)"
+    receiving = (
+        frame[frame["condition"] != "origin"].assign(setting=lambda f: _setting(f)) if not frame.empty else frame
+    )
+    fig = plot_panel_curves(data.steps, receiving, name=name, panel="setting", title=title)
+    if frame.empty or receiving.empty or name not in frame:
+        return fig
+    panels = list(dict.fromkeys(receiving["setting"]))
+    origin = frame[frame["condition"] == "origin"].assign(setting=lambda f: _setting(f))
+    for col, setting in enumerate(panels, start=1):
+        stats = mean_interval(origin.loc[origin["setting"] == setting, name])
+        if not stats.n:
+            continue
+        label = f"origin {stats.mean:.3f}" + (f" [{stats.ci_low:.3f}, {stats.ci_high:.3f}]" if stats.n > 1 else "")
+        fig.add_hline(
+            y=stats.mean,
+            line=dict(color="#475569", dash="dash", width=1.5),
+            annotation_text=label,
+            annotation_position="bottom right",
+            row=1,
+            col=col,
+        )
+    return fig
+
+
+def zero_shot_bars(data: ExperimentData) -> go.Figure:
+    """Test accuracy at step 0 on the receiving host per condition and setting (mean, 95% interval), the origin's
+    own test accuracy beside them."""
+    import pandas as pd
+
+    from embedxfer.plots import plot_interval_bars
+    from embedxfer.stats import mean_interval
+
+    metric = _metric(data)
+    frame = _trials(data)
+    title = f"{data.experiment_id}: test_{metric} before any training on the receiver (origin: on its own host)"
+    rows = []
+    if not frame.empty:
+        for (setting, condition), part in frame.assign(setting=_setting(frame)).groupby(
+            ["setting", "condition"], sort=False
+        ):
+            column = f"test_{metric}" if condition == "origin" else f"zero_shot_test_{metric}"
+            stats = mean_interval(part[column]) if column in part else None
+            if stats is not None and stats.n:
+                rows.append([setting, condition, stats.mean, stats.ci_low, stats.ci_high, stats.n])
+    table = pd.DataFrame(rows, columns=["setting", "condition", "mean", "low", "high", "n"])
+    return plot_interval_bars(
+        table, x="setting", group="condition", title=title, x_title="technique · origin → receiver", y_title=metric
+    )
+
+
+def port_gain_heatmap(data: ExperimentData) -> go.Figure:
+    """Technique x host pair: ported minus scratch on the test metric (paired by seed) at zero-shot and after
+    receiver training, one panel each; cells say mean and 95% interval."""
+    from plotly.subplots import make_subplots
+
+    from embedxfer.plots import LAYOUT, empty_figure, gain_heatmap
+
+    metric = _metric(data)
+    title = f"{data.experiment_id}: port gain = ported − scratch ({metric}, paired by seed, mean [95% CI])"
+    table = paired_rows(data)
+    table = table[table["comparison"] == "ported − scratch"] if not table.empty else table
+    if table.empty:
+        return empty_figure("No ported and scratch trials of one seed have finished yet.", title)
+    panels = ("zero-shot (step 0)", "after receiver training (test)")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=panels, horizontal_spacing=0.12)
+    bound = float(table["mean"].abs().max()) or 1e-6
+    zero, final = table["measure"].str.endswith("(zero-shot)"), table["measure"].str.endswith("(final)")
+    for col, part in enumerate((table[zero], table[final]), start=1):
+        trace = gain_heatmap(
+            part,
+            y="technique",
+            x="pair",
+            bound=bound,
+            colorbar="ported − scratch",
+            hovertemplate="%{y} · %{x}: %{z:+.4f}<extra></extra>",
+            showscale=col == 2,
+        )
+        fig.add_trace(trace, row=1, col=col)
+    techniques = table["technique"].nunique()
+    fig.update_layout(title=title, height=200 + 90 * techniques, **LAYOUT)
+    return fig
+
+
+def port_report_table(data: ExperimentData) -> pd.DataFrame:
+    """Every tensor of every port, from the first seed's ported trial of each setting (later seeds port the same
+    tensors with the same shapes): setting, parameter, action, source, shapes, note."""
+    import pandas as pd
+
+    from embedxfer.errors import StoreError
+    from embedxfer.experiments.module_porting.trial import REPORT_ARTIFACT
+
+    frame = _trials(data)
+    columns = ["setting", "parameter", "action", "source", "source_shape", "target_shape", "values", "note"]
+    if frame.empty or data.store_root is None:
+        return pd.DataFrame(columns=columns)
+    ported = frame[frame["condition"] == "ported"].sort_values("seed")
+    rows = []
+    for (technique, pair), part in ported.groupby(["technique", "pair"], sort=False):
+        try:
+            import json
+
+            report = json.loads(data.artifact(part["trial_id"].iloc[0], REPORT_ARTIFACT))
+        except StoreError:
+            continue
+        for entry in report["entries"]:
+            shapes = [
+                None if s is None else "x".join(map(str, s)) for s in (entry["source_shape"], entry["target_shape"])
+            ]
+            rows.append(
+                [f"{technique} · {pair}", entry["parameter"], entry["action"], entry["source"], *shapes]
+                + [entry.get("values", 0), entry["note"]]
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+FIGURES = (
+    FigureSpec("receiver_curves", "Accuracy on the receiving host against steps", receiver_curves),
+    FigureSpec("zero_shot_bars", "Zero-shot accuracy after porting", zero_shot_bars),
+    FigureSpec("port_gain_heatmap", "Port gain (ported − scratch) per technique and host pair", port_gain_heatmap),
+)

@@ -1,0 +1,53 @@
+"""What a kind shows and hands out besides figures: named tables (the run page's tabs and the HTML report) and
+file downloads (the run page's buttons and `embedxfer export ID --format <name>`). A kind declares them in its
+package, like its figures, so they appear everywhere without page code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from embedxfer.errors import EmbedxferError
+from embedxfer.experiments import get_kind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from embedxfer.results.data import ExperimentData
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A named table of a kind: `build(data)` gives a frame (empty when there is nothing to show yet)."""
+
+    name: str
+    title: str
+    build: Callable[[ExperimentData], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class DownloadSpec:
+    """A named file of a kind: `build(data)` gives its bytes; the file is `<experiment id>-<name>.<suffix>`."""
+
+    name: str
+    label: str
+    suffix: str
+    mime: str
+    build: Callable[[ExperimentData], bytes]
+
+
+def tables_for(kind: str) -> list[TableSpec]:
+    """The tables kind `kind` declares (none for a kind that is not installed)."""
+    try:
+        return list(get_kind(kind).tables)
+    except EmbedxferError:
+        return []
+
+
+def downloads_for(kind: str) -> list[DownloadSpec]:
+    """The downloads kind `kind` declares (none for a kind that is not installed)."""
+    try:
+        return list(get_kind(kind).downloads)
+    except EmbedxferError:
+        return []
