@@ -237,6 +237,9 @@ def test_from_the_home_card_to_the_run_page(app_env, hosts, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["Trials"] == "12"
     assert "sampled: the ported placement" in texts(at)
+    # list fields with choices are multiselects of those choices (conditions, techniques)
+    assert at.multiselect(key="new-module_porting-conditions").value == ["origin", "ported", "scratch", "sampled"]
+    assert "compacter" in at.multiselect(key="new-module_porting-techniques").options
     at.selectbox(key="new-module_porting-origin").set_value(hosts["bert-4"])
     at.multiselect(key="new-module_porting-receivers").set_value([hosts["bert-2"]])
     at.text_input(key="new-module_porting-seeds").set_value("0, 1")

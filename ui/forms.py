@@ -246,7 +246,9 @@ class ConfigForm:
         origin = typing.get_origin(base)
         key, label, help_text = self.key(spec.name), spec.name, spec.help or None
         state = st.session_state.get(key)
-        if spec.choices or origin is typing.Literal:
+        if origin is list:  # before choices: a list with choices is a multiselect of them, not a selectbox
+            self._list(spec, base, optional, key, help_text, state)
+        elif spec.choices or origin is typing.Literal:
             options = list(spec.choices or typing.get_args(base))
             if state not in options:
                 options.append(state)
@@ -272,8 +274,6 @@ class ConfigForm:
                     placeholder="Pick or type…",
                     format_func=short_task if spec.role == "task" else str,
                 )
-        elif origin is list:
-            self._list(spec, base, optional, key, help_text, state)
         else:
             st.text_area(label, key=key, help=(help_text or "") + " (YAML)", height=100)
 

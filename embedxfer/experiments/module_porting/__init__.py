@@ -61,7 +61,7 @@ KIND = register_kind(
         notes=notes,
         paired=paired_rows,
         tables=(TableSpec("port_report", "Port report (every tensor of each port)", port_report_table),),
-        downloads=(DownloadSpec("modules", "Modules (adapters format, zip)", "zip", "application/zip", modules_zip),),
+        downloads=(DownloadSpec("modules", "Modules (zip)", "zip", "application/zip", modules_zip),),
         compat=compat,
         presets_dir=Path(__file__).parent / "presets",
     )
