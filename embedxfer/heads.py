@@ -114,3 +114,15 @@ def task_metric(metric: str, preds: np.ndarray, labels: np.ndarray) -> float:
             return 0.0
         return float(np.corrcoef(preds.reshape(-1), labels.reshape(-1))[0, 1])
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def task_scores(predicted: np.ndarray, labels: np.ndarray, metric: str) -> dict[str, float]:
+    """The task's metric, plus for classes macro-F1 and the majority-class rate of `labels` (on an imbalanced task,
+    such as tweets-binary at 73% negative, accuracy alone cannot tell a model from always answering the majority)."""
+    out = {metric: task_metric(metric, predicted, labels)}
+    if metric == "accuracy":
+        from sklearn.metrics import f1_score
+
+        out["macro_f1"] = float(f1_score(labels.reshape(-1), predicted.reshape(-1), average="macro", zero_division=0))
+        out["majority_rate"] = float(np.bincount(labels.reshape(-1).astype(np.int64)).max() / labels.size)
+    return out

@@ -87,6 +87,7 @@ def test_every_condition_runs_with_figures_paired_rows_report_and_download(origi
     for trial in ported:
         m = trial["metrics"]
         assert m["ported_tensors"] > 0 and 0 <= m["zero_shot_test_accuracy"] <= 1 and m["steps"] == 4
+        assert 0 <= m["test_macro_f1"] <= 1 and 0.5 <= m["test_majority_rate"] <= 1
     scratch = next(t for t in trials if t["condition"] == "scratch")
     assert "ported_tensors" not in scratch["metrics"]  # nothing ported into a scratch module
     data = load_experiment_data(store, result["experiment_id"])
@@ -95,6 +96,7 @@ def test_every_condition_runs_with_figures_paired_rows_report_and_download(origi
     paired = paired_rows(data)
     assert {"ported − scratch", "ported − sampled", "ported − origin"} <= set(paired["comparison"])
     assert {0, 2, 4} <= set(paired.loc[paired["comparison"] == "ported − scratch", "step"])
+    assert {"test_macro_f1 (zero-shot)", "test_macro_f1 (final)"} <= set(paired["measure"])
     report = port_report_table(data)
     assert set(report["action"]) >= {"ported"} and report["setting"].nunique() == 2
     with zipfile.ZipFile(io.BytesIO(modules_zip(data))) as archive:

@@ -11,6 +11,7 @@ import torch
 from conftest import make_tiny_checkpoint
 
 from embedxfer.errors import ConfigError, PartError
+from embedxfer.heads import task_scores
 from embedxfer.porting import (
     TECHNIQUES,
     check_host,
@@ -30,9 +31,17 @@ OPTIONS = {"reduction_factor": 8, "prefix_length": 4, "bottleneck": 16, "rank": 
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory) -> dict[str, str]:
-    """bert with 6 and 3 layers, llama with 4 and 2, all of width 32 (different seeds: different weights)."""
+    """bert with 6 and 3 layers, llama with 4 and 2, gpt2 with 3 and 2, all of width 32 (different seeds: different
+    weights)."""
     root = tmp_path_factory.mktemp("porting-hosts")
-    shapes = {"bert-6": ("bert", 6), "bert-3": ("bert", 3), "llama-4": ("llama", 4), "llama-2": ("llama", 2)}
+    shapes = {
+        "bert-6": ("bert", 6),
+        "bert-3": ("bert", 3),
+        "llama-4": ("llama", 4),
+        "llama-2": ("llama", 2),
+        "gpt2-3": ("gpt2", 3),
+        "gpt2-2": ("gpt2", 2),
+    }
     return {
         name: str(make_tiny_checkpoint(root / name, family, layers=layers, seed=i))
         for i, (name, (family, layers)) in enumerate(shapes.items())
@@ -75,7 +84,7 @@ def _port(source, target, mapping, technique, origin_layers=6, receiver_layers=3
     )
 
 
-PAIRS = [("bert-6", "bert-3"), ("bert-3", "bert-6"), ("llama-4", "llama-2")]
+PAIRS = [("bert-6", "bert-3"), ("bert-3", "bert-6"), ("llama-4", "llama-2"), ("gpt2-2", "gpt2-3")]
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES)
@@ -216,10 +225,11 @@ def test_compacters_shared_rule_is_in_the_file_and_a_missing_tensor_is_listed_no
         check_complete(file, expected, "bert-3")
 
 
-def test_prefix_tuning_on_causal_hosts_survives_padding(hosts):
+@pytest.mark.parametrize("host", ["llama-2", "gpt2-2"])
+def test_prefix_tuning_on_causal_hosts_survives_padding(host, hosts):
     """adapters 1.3.0 drops llama/gpt2 prefixes under SDPA attention when a mask pads the batch; attach() switches
     those hosts to eager attention, so a padded row gives the same states as the row alone."""
-    loaded = _host(hosts["llama-2"], "prefix_tuning", 0)
+    loaded = _host(hosts[host], "prefix_tuning", 0)
     _train_a_little(loaded)
     model = loaded.model.eval()
     short, long = torch.randint(5, 25, (1, 4)), torch.randint(5, 25, (1, 7))
@@ -303,3 +313,17 @@ def test_a_compacter_saved_by_adapters_alone_is_reported_incomplete(hosts, tmp_p
     file = read_module(tmp_path, "bert")
     with pytest.raises(ConfigError, match=r"1 missing \(shared\.parameters\.phm_rule\)"):
         check_complete(file, expected_shapes(a.model.config, file.spec, "bert"), "bert-3")
+
+
+def test_task_scores_report_macro_f1_and_the_majority_rate():
+    import numpy as np
+
+    labels = np.array([0, 0, 0, 1])
+    always_majority = task_scores(np.zeros(4, dtype=int), labels, "accuracy")
+    assert always_majority == {
+        "accuracy": 0.75,
+        "macro_f1": pytest.approx(3 / 7),
+        "majority_rate": 0.75,
+    }  # (6/7 + 0) / 2
+    assert task_scores(labels.copy(), labels, "accuracy")["macro_f1"] == 1.0
+    assert set(task_scores(np.ones(3), np.ones(3), "pearson")) == {"pearson"}

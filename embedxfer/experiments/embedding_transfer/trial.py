@@ -215,6 +215,7 @@ def _train_and_score(model, task, tokenizer, output, config, spec, ctx, device) 
     from embedxfer.devices import resolve_device
     from embedxfer.engine import TrainSettings, predict, threshold_metrics, train_model
     from embedxfer.finetuning import capped
+    from embedxfer.heads import task_scores
     from embedxfer.tasks import load_task
 
     def encode(split):
@@ -247,7 +248,9 @@ def _train_and_score(model, task, tokenizer, output, config, spec, ctx, device) 
     scores = {}
     for prefix, split in [("test", task.test), *((f"ood_{name}", load_task(name).test) for name in config.ood_tasks)]:
         out = predict(model, encode(capped(split, config.eval_size)), classes=output.classes, device=target)
-        scores |= {f"{prefix}_{k}": v for k, v in score(out.predicted, out.labels, task.metric).items()}
+        found = task_scores(out.predicted, out.labels, task.metric)
+        found.pop("majority_rate", None)  # (this kind reports macro-F1 for the OOD sets' other balance)
+        scores |= {f"{prefix}_{k}": v for k, v in found.items()}
         scores[f"{prefix}_loss"] = out.loss
     final = result.evals[-1] if result.evals else {}
     metric = task.metric
@@ -256,18 +259,6 @@ def _train_and_score(model, task, tokenizer, output, config, spec, ctx, device) 
         "fit_gap": final.get(f"fit_{metric}", np.nan) - scores[f"test_{metric}"],
         **threshold_metrics(result.evals, f"val_{metric}", config.threshold),
     }
-
-
-def score(predicted: np.ndarray, labels: np.ndarray, metric: str) -> dict[str, float]:
-    """The task's metric, plus macro-F1 for classes (the label balance of OOD sets can differ from training)."""
-    from sklearn.metrics import f1_score
-
-    from embedxfer.heads import task_metric
-
-    out = {metric: task_metric(metric, predicted, labels)}
-    if metric == "accuracy":
-        out["macro_f1"] = float(f1_score(labels, predicted, average="macro", zero_division=0))
-    return out
 
 
 #: rough examples per second of one CPU worker at width 384 and 64 tokens, evaluations included (conservative: the

@@ -54,7 +54,7 @@ KIND = register_kind(
             quick_preset="module_porting-quick",
         ),
         primary_metric=task_primary_metric,
-        summary_metrics=("zero_shot_test_accuracy", "module_parameters"),
+        summary_metrics=("zero_shot_test_accuracy", "zero_shot_test_macro_f1", "module_parameters"),
         group_params=("technique", "origin", "receiver"),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,

@@ -57,51 +57,84 @@ def report_steps(steps: list[int]) -> list[int]:
     return ([0] if 0 in steps else []) + later
 
 
-def paired_rows(data: ExperimentData) -> pd.DataFrame:
-    """Per setting: ported minus scratch and ported minus sampled on the test accuracy at step 0 (zero-shot), on
-    the validation accuracy at several receiving steps and on the final test accuracy; ported zero-shot minus the
-    origin's own test accuracy (what the port loses before any training). Paired by seed; 95% t-intervals."""
-    import pandas as pd
+def _scores(frame: pd.DataFrame, metric: str) -> list[str]:
+    """The test scores compared: the task's metric, and macro-F1 where the trials report it."""
+    return [metric, *(["macro_f1"] if metric == "accuracy" and "test_macro_f1" in frame else [])]
 
+
+def _by_seed(frame: pd.DataFrame, condition: str, column: str) -> dict[int, float]:
+    chosen = frame[frame["condition"] == condition]
+    return dict(zip(chosen["seed"], chosen[column], strict=True)) if column in chosen else {}
+
+
+def _add(rows: list, key: list, comparison: str, measure: str, step: int | None, a: dict, b: dict) -> None:
+    """One paired row (a minus b, seed by seed), when any seed has both."""
     from embedxfer.stats import paired_difference
+
+    diff = paired_difference(a, b)
+    if diff.n:
+        rows.append([*key, comparison, measure, step, diff.mean, diff.ci_low, diff.ci_high, diff.n])
+
+
+def paired_rows(data: ExperimentData) -> pd.DataFrame:
+    """Per setting: ported minus scratch and ported minus sampled on the test scores (accuracy, macro-F1) at step 0
+    (zero-shot), on the validation accuracy at several receiving steps and on the final test scores; ported zero-shot
+    minus the origin's own test scores (what the port loses before any training). Paired by seed; 95%
+    t-intervals."""
+    import pandas as pd
 
     frame = _trials(data)
     metric = _metric(data)
-    test, zero = f"test_{metric}", f"zero_shot_test_{metric}"
-    if frame.empty or test not in frame:
+    if frame.empty or f"test_{metric}" not in frame:
         return pd.DataFrame(columns=_PAIRED_COLUMNS)
+    scores = _scores(frame, metric)
     curves = _curve_values(data, frame, f"val_{metric}")
     rows = []
     for (technique, pair), part in frame.groupby(["technique", "pair"], sort=False):
-
-        def by_seed(condition: str, column: str, source=part) -> dict[int, float]:
-            chosen = source[source["condition"] == condition]
-            return dict(zip(chosen["seed"], chosen[column], strict=True)) if column in chosen else {}
-
         here = curves[(curves["technique"] == technique) & (curves["pair"] == pair)] if not curves.empty else curves
-        steps = report_steps(list(here["step"])) if not here.empty else []
+        steps = [s for s in report_steps(list(here["step"])) if s] if not here.empty else []
+        trained = part.loc[part["condition"] != "origin", "steps"] if "steps" in part else part["seed"][:0]
+        last = int(trained.max()) if trained.notna().any() else None
+        key = [technique, pair]
         for other in ("scratch", "sampled"):
-            diff = paired_difference(by_seed("ported", zero), by_seed(other, zero))
-            if diff.n:
-                rows.append([technique, pair, f"ported − {other}", f"{test} (zero-shot)", 0, *_interval(diff)])
+            name = f"ported − {other}"
+            for score in scores:
+                zero = f"zero_shot_test_{score}"
+                _add(
+                    rows,
+                    key,
+                    name,
+                    f"test_{score} (zero-shot)",
+                    0,
+                    _by_seed(part, "ported", zero),
+                    _by_seed(part, other, zero),
+                )
             for step in steps:
                 at = here[here["step"] == step]
-                diff = paired_difference(by_seed("ported", "value", at), by_seed(other, "value", at))
-                if step and diff.n:
-                    rows.append([technique, pair, f"ported − {other}", f"val_{metric}", step, *_interval(diff)])
-            diff = paired_difference(by_seed("ported", test), by_seed(other, test))
-            if diff.n:
-                trained = part.loc[part["condition"] != "origin", "steps"] if "steps" in part else part["seed"][:0]
-                step = int(trained.max()) if trained.notna().any() else None
-                rows.append([technique, pair, f"ported − {other}", f"{test} (final)", step, *_interval(diff)])
-        diff = paired_difference(by_seed("ported", zero), by_seed("origin", test))
-        if diff.n:
-            rows.append([technique, pair, "ported − origin", f"{test}: zero-shot vs origin", 0, *_interval(diff)])
+                _add(
+                    rows,
+                    key,
+                    name,
+                    f"val_{metric}",
+                    step,
+                    _by_seed(at, "ported", "value"),
+                    _by_seed(at, other, "value"),
+                )
+            for score in scores:
+                test = f"test_{score}"
+                _add(
+                    rows,
+                    key,
+                    name,
+                    f"{test} (final)",
+                    last,
+                    _by_seed(part, "ported", test),
+                    _by_seed(part, other, test),
+                )
+        for score in scores:
+            zero, test = _by_seed(part, "ported", f"zero_shot_test_{score}"), _by_seed(part, "origin", f"test_{score}")
+            _add(rows, key, "ported − origin", f"test_{score}: zero-shot vs origin", 0, zero, test)
     return pd.DataFrame(rows, columns=_PAIRED_COLUMNS)
-
-
-def _interval(diff) -> list:
-    return [diff.mean, diff.ci_low, diff.ci_high, diff.n]
 
 
 def receiver_curves(data: ExperimentData) -> go.Figure:
@@ -135,7 +168,24 @@ def receiver_curves(data: ExperimentData) -> go.Figure:
             row=1,
             col=col,
         )
+    _majority_line(fig, receiving, "zero_shot_val_majority_rate", cols=len(panels))
     return fig
+
+
+def _majority_line(fig: go.Figure, frame: pd.DataFrame, column: str, cols: int = 1) -> None:
+    """A dotted line at the evaluated subset's majority-class rate: what always answering the majority scores."""
+    if column not in frame or frame[column].dropna().empty:
+        return
+    rate = float(frame[column].dropna().iloc[0])  # one fixed subset: the same in every trial
+    for col in range(1, cols + 1):
+        where = dict(row=1, col=col) if cols > 1 else {}
+        fig.add_hline(
+            y=rate,
+            line=dict(color="#9ca3af", dash="dot", width=1.5),
+            annotation_text=f"majority class {rate:.3f}",
+            annotation_position="top left",
+            **where,
+        )
 
 
 def zero_shot_bars(data: ExperimentData) -> go.Figure:
@@ -159,41 +209,49 @@ def zero_shot_bars(data: ExperimentData) -> go.Figure:
             if stats is not None and stats.n:
                 rows.append([setting, condition, stats.mean, stats.ci_low, stats.ci_high, stats.n])
     table = pd.DataFrame(rows, columns=["setting", "condition", "mean", "low", "high", "n"])
-    return plot_interval_bars(
+    fig = plot_interval_bars(
         table, x="setting", group="condition", title=title, x_title="technique · origin → receiver", y_title=metric
     )
+    if not table.empty:
+        _majority_line(fig, frame, "test_majority_rate")
+    return fig
 
 
 def port_gain_heatmap(data: ExperimentData) -> go.Figure:
-    """Technique x host pair: ported minus scratch on the test metric (paired by seed) at zero-shot and after
-    receiver training, one panel each; cells say mean and 95% interval."""
+    """Technique x host pair: ported minus scratch (paired by seed) at zero-shot and after receiver training, one
+    column each; one row per test score (accuracy, and macro-F1 where reported); cells say mean and 95% interval."""
     from plotly.subplots import make_subplots
 
     from embedxfer.plots import LAYOUT, empty_figure, gain_heatmap
 
-    metric = _metric(data)
-    title = f"{data.experiment_id}: port gain = ported − scratch ({metric}, paired by seed, mean [95% CI])"
+    title = f"{data.experiment_id}: port gain = ported − scratch (paired by seed, mean [95% CI])"
     table = paired_rows(data)
     table = table[table["comparison"] == "ported − scratch"] if not table.empty else table
     if table.empty:
         return empty_figure("No ported and scratch trials of one seed have finished yet.", title)
-    panels = ("zero-shot (step 0)", "after receiver training (test)")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=panels, horizontal_spacing=0.12)
-    bound = float(table["mean"].abs().max()) or 1e-6
-    zero, final = table["measure"].str.endswith("(zero-shot)"), table["measure"].str.endswith("(final)")
-    for col, part in enumerate((table[zero], table[final]), start=1):
-        trace = gain_heatmap(
-            part,
-            y="technique",
-            x="pair",
-            bound=bound,
-            colorbar="ported − scratch",
-            hovertemplate="%{y} · %{x}: %{z:+.4f}<extra></extra>",
-            showscale=col == 2,
-        )
-        fig.add_trace(trace, row=1, col=col)
+    scores = [s for s in _scores(data.completed(), _metric(data)) if (table["measure"] == f"test_{s} (final)").any()]
+    scores = scores or [_metric(data)]
+    titles = [f"test_{s} {when}" for s in scores for when in ("zero-shot (step 0)", "after receiver training")]
+    fig = make_subplots(rows=len(scores), cols=2, subplot_titles=titles, horizontal_spacing=0.12)
+    for row, score in enumerate(scores, start=1):
+        mine = table[table["measure"].str.startswith(f"test_{score} (")]
+        bound = float(mine["mean"].abs().max()) if not mine.empty else 0.0
+        for col, when in enumerate(("(zero-shot)", "(final)"), start=1):
+            part = mine[mine["measure"] == f"test_{score} {when}"]
+            if part.empty:
+                continue
+            trace = gain_heatmap(
+                part,
+                y="technique",
+                x="pair",
+                bound=bound or 1e-6,
+                colorbar=f"ported − scratch ({score})",
+                hovertemplate="%{y} · %{x}: %{z:+.4f}<extra></extra>",
+                showscale=False,
+            )
+            fig.add_trace(trace, row=row, col=col)
     techniques = table["technique"].nunique()
-    fig.update_layout(title=title, height=200 + 90 * techniques, **LAYOUT)
+    fig.update_layout(title=title, height=150 + (60 + 80 * techniques) * len(scores), **LAYOUT)
     return fig
 
 

@@ -26,7 +26,7 @@ from embedxfer.trials import TrialContext
 if TYPE_CHECKING:
     import torch
 
-_FORMAT = 1
+_FORMAT = 2  # 2: test metrics include macro_f1 and majority_rate
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 _TENSORS, _META, _ZIP = "module.safetensors", "meta.json", "module.zip"
@@ -133,7 +133,7 @@ def _origin_phase(ctx: TrialContext):
 
 
 def _train(config: ModulePortingConfig, spec: ModuleSpec, origin: str, seed: int, task, ctx: TrialContext):
-    from embedxfer.experiments.module_porting.training import build_host, evaluate_host, train_host
+    from embedxfer.experiments.module_porting.training import build_host, evaluate_host, prefixed, train_host
 
     host = build_host(origin, spec, task, config, seed)
     device = ctx.device_for(config.device)
@@ -149,8 +149,7 @@ def _train(config: ModulePortingConfig, spec: ModuleSpec, origin: str, seed: int
         evals = trained.pop("evals")
         metrics |= trained
     ctx.report({"phase": "test"})
-    test = evaluate_host(host, "test", config, device, task.metric)
-    metrics |= {f"test_{task.metric}": test[task.metric], "test_loss": test["loss"]}
+    metrics |= prefixed(evaluate_host(host, "test", config, device, task.metric), "test")
     tensors = {name: p.detach().cpu().clone() for name, p in host.module_parameters().items()}
     metrics["module_parameters"] = float(sum(t.numel() for n, t in tensors.items() if not n.startswith("head.")))
     about = {"technique": spec.technique, "host": origin, "task": config.task, "seed": seed, "metrics": metrics}

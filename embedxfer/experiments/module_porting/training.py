@@ -86,18 +86,26 @@ def _settings(config: ModulePortingConfig, steps: int, seed: int):
 
 
 def evaluate_host(host: Host, split: str, config: ModulePortingConfig, device: str, metric: str) -> dict[str, float]:
-    """{loss, <metric>} of the host on one split (eval mode: no dropout)."""
+    """{loss, <metric>} of the host on one split (eval mode: no dropout), and for classes macro_f1 and the split's
+    majority_rate."""
     from embedxfer.devices import resolve_device
-    from embedxfer.engine import evaluate
+    from embedxfer.engine import predict
+    from embedxfer.heads import task_scores
 
-    return evaluate(
-        host.model,
+    target = resolve_device(device)
+    out = predict(
+        host.model.to(target),  # zero-shot comes before training has moved the model
         host.splits[split],
         classes=host.output.classes,
-        metric=metric,
-        device=resolve_device(device),
+        device=target,
         settings=_settings(config, 1, 0),
     )
+    return {"loss": out.loss, **task_scores(out.predicted, out.labels, metric)}
+
+
+def prefixed(scores: dict[str, float], prefix: str) -> dict[str, float]:
+    """{"accuracy": .., "loss": ..} -> {"<prefix>_accuracy": .., "<prefix>_loss": ..}."""
+    return {f"{prefix}_{name}": value for name, value in scores.items()}
 
 
 def train_host(

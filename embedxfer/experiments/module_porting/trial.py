@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedxfer.errors import ConfigError
+from embedxfer.errors import ConfigError, EmbedxferError
 from embedxfer.experiments.module_porting.config import ModulePortingConfig
 from embedxfer.porting.layer_map import describe_layer_map, parse_layer_map, resolve_layer_map
 from embedxfer.porting.port import check_widths
@@ -149,7 +149,28 @@ def notes(config: ModulePortingConfig) -> list[str]:
         )
     if config.origin_module:
         lines.append(f"The module comes from {config.origin_module}; it is not trained on the origin.")
-    return lines
+    return lines + _majority_note(config)
+
+
+def _majority_note(config: ModulePortingConfig) -> list[str]:
+    """How often the most common class occurs in the evaluated test examples: the accuracy of always answering it."""
+    import numpy as np
+
+    from embedxfer.finetuning import capped
+    from embedxfer.tasks import load_task
+
+    try:
+        task = load_task(config.task)
+    except EmbedxferError:
+        return []
+    if task.metric != "accuracy":
+        return []
+    labels = np.asarray(capped(task.test, config.eval_size).labels).reshape(-1).astype(np.int64)
+    rate = np.bincount(labels).max() / labels.size
+    return [
+        f"{task.name}: the most common class is {rate:.1%} of the evaluated test examples, so always answering it "
+        "scores that accuracy; read accuracy against it (the dotted line in the figures) and macro-F1 beside it."
+    ]
 
 
 def run_trial(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContext) -> dict[str, float]:
@@ -172,7 +193,7 @@ def run_trial(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContext) -
 def _run_receiver(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContext, trained) -> dict[str, float]:
     from embedxfer.checkpoints import arch_info
     from embedxfer.experiments.module_porting.origin import module_archive, spec_for
-    from embedxfer.experiments.module_porting.training import build_host, evaluate_host, train_host
+    from embedxfer.experiments.module_porting.training import build_host, evaluate_host, prefixed, train_host
     from embedxfer.porting.port import port_module, sample_like
     from embedxfer.tasks import load_task
 
@@ -208,7 +229,7 @@ def _run_receiver(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContex
     ctx.report({"phase": "zero-shot"})
     val, test = (evaluate_host(host, split, config, device, metric) for split in ("val", "test"))
     ctx.log_metrics(0, {f"val_{metric}": val[metric], "val_loss": val["loss"]})
-    metrics |= {f"zero_shot_val_{metric}": val[metric], f"zero_shot_test_{metric}": test[metric]}
+    metrics |= prefixed(val, "zero_shot_val") | prefixed(test, "zero_shot_test")
     metrics["module_parameters"] = float(
         sum(p.numel() for n, p in host.module_parameters().items() if not n.startswith("head."))
     )
@@ -219,8 +240,8 @@ def _run_receiver(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContex
         ctx.report({"phase": "test"})
         test = evaluate_host(host, "test", config, device, metric)
     else:
-        metrics |= {f"val_{metric}": val[metric], "val_loss": val["loss"]}
-    return metrics | {f"test_{metric}": test[metric], "test_loss": test["loss"]}
+        metrics |= prefixed(val, "val")
+    return metrics | prefixed(test, "test")
 
 
 def _write_artifact(ctx: TrialContext, name: str, data: bytes | dict) -> None:
