@@ -189,7 +189,8 @@ def test_an_origin_module_is_never_half_loaded(hosts, tmp_path):
         (lambda h: {"task": "digits"}, "is a vectors task; module_porting trains modules inside language models"),
         (lambda h: {"host_pairs": ["a=>b"]}, "is not a host pair; write origin->receiver"),
         (lambda h: {"origin_steps": 0}, "no origin_module is given"),
-        (lambda h: {"origin_module": "/nowhere/module"}, "does not exist"),
+        (lambda h: {"origin_module": h["bert-4"] + "-module"}, "does not exist"),
+        (lambda h: {"origin_module": "/proc/module"}, "outside the allowed folders"),
     ],
 )
 def test_bad_input_is_one_sentence_that_says_what_works(change, message, hosts):

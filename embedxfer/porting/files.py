@@ -94,9 +94,9 @@ def read_module(path: str | Path, family: str, *, technique: str | None = None) 
     `technique`, a module of another technique is refused before its weights are read."""
     import torch
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ConfigError(f"Module file {path} does not exist; give a folder with {CONFIG_FILE} or a .zip of one.")
+    from embedxfer.paths import check_user_path
+
+    path = check_user_path(path)  # exists, under the allowed roots (EMBEDXFER_ALLOWED_ROOTS)
     files = _files_of(path)
     if CONFIG_FILE not in files:
         raise ConfigError(f"Module file {path} has no {CONFIG_FILE}: is it a module saved by adapters?")
