@@ -89,5 +89,5 @@ def resolve_layer_map(spec: str | list[int | None], origin_layers: int, receiver
 
 
 def describe_layer_map(mapping: list[int | None]) -> str:
-    """'0<-0, 1<-3, 2<-5' (receiving layer <- origin layer; '-' for none)."""
-    return ", ".join(f"{j}<-{'-' if o is None else o}" for j, o in enumerate(mapping))
+    """'0<-0, 1<-3, 2<-5' (receiving layer <- origin layer; 'none' where a layer takes nothing)."""
+    return ", ".join(f"{j}<-{'none' if o is None else o}" for j, o in enumerate(mapping))

@@ -126,18 +126,7 @@ def notes(config: ModulePortingConfig) -> list[str]:
             mapping = resolve_layer_map(parse_layer_map(config.layer_map), a.num_layers, b.num_layers)
         except ConfigError:
             continue
-        unused = sorted(set(range(a.num_layers)) - {o for o in mapping if o is not None})
-        lines.append(
-            f"{origin} ({a.num_layers} layers) -> {receiver} ({b.num_layers}): layer map {config.layer_map} gives "
-            f"{describe_layer_map(mapping)} (receiving <- origin)"
-            + (f"; origin layers {unused} are skipped" if unused else "")
-            + (
-                f"; receiving layers {[j for j, o in enumerate(mapping) if o is None]} keep a fresh module"
-                if None in mapping
-                else ""
-            )
-            + ". The port report lists every tensor."
-        )
+        lines.append(_layer_map_note(config, origin, receiver, a.num_layers, b.num_layers, mapping))
     lines.append(
         f"Budgets: {config.origin_steps} steps on the origin, {config.receiver_steps} on each receiver for every "
         f"condition (batch {config.batch_size}, AdamW lr {config.lr:g}, {config.schedule}); only module and head train."
@@ -150,6 +139,21 @@ def notes(config: ModulePortingConfig) -> list[str]:
     if config.origin_module:
         lines.append(f"The module comes from {config.origin_module}; it is not trained on the origin.")
     return lines + _majority_note(config)
+
+
+def _layer_map_note(
+    config: ModulePortingConfig, origin: str, receiver: str, depth_o: int, depth_r: int, mapping
+) -> str:
+    """Which layers go where for one pair of different depths, and which are skipped or stay fresh."""
+    unused = sorted(set(range(depth_o)) - {o for o in mapping if o is not None})
+    fresh = [j for j, o in enumerate(mapping) if o is None]
+    return (
+        f"{origin} ({depth_o} layers) -> {receiver} ({depth_r}): layer map {config.layer_map} gives "
+        f"{describe_layer_map(mapping)} (receiving <- origin)"
+        + (f"; origin layers {unused} are skipped" if unused else "")
+        + (f"; receiving layers {fresh} keep a fresh module" if fresh else "")
+        + ". The port report lists every tensor."
+    )
 
 
 def _majority_note(config: ModulePortingConfig) -> list[str]:
