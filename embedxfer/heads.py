@@ -124,5 +124,11 @@ def task_scores(predicted: np.ndarray, labels: np.ndarray, metric: str) -> dict[
         from sklearn.metrics import f1_score
 
         out["macro_f1"] = float(f1_score(labels.reshape(-1), predicted.reshape(-1), average="macro", zero_division=0))
-        out["majority_rate"] = float(np.bincount(labels.reshape(-1).astype(np.int64)).max() / labels.size)
+        out["majority_rate"] = majority_rate(labels)
     return out
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """How often the most common class occurs: the accuracy of always answering it."""
+    flat = np.asarray(labels).reshape(-1).astype(np.int64)
+    return float(np.bincount(flat).max() / flat.size)

@@ -10,7 +10,7 @@ import streamlit as st
 from embedxfer.errors import EmbedxferError
 from embedxfer.results import ExperimentData, build_figure, export, figures_for, load_experiment_data, summary_table
 from embedxfer.results.board import BoardItem, format_board, parse_board
-from embedxfer.results.extras import downloads_for, tables_for
+from embedxfer.results.extras import downloads_for, kind_tables
 from ui import services
 from ui.common import ACTIVE, PAGE_BOARD, show_error
 
@@ -42,35 +42,21 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     except EmbedxferError as exc:
         show_error(exc)
         return
-    paired = _paired_builder(data.kind)
-    labels = ["Mean and 95% interval over seeds, per condition", "All metrics, one row per trial"]
-    builders = [
-        lambda: summary_table(data.result, data.primary_metric),
-        lambda: data.trials,
-        *([lambda: paired(data)] if paired else []),
-        *[lambda spec=spec: spec.build(data) for spec in tables_for(data.kind)],
+    tables = [
+        ("Mean and 95% interval over seeds, per condition", lambda d: summary_table(d.result, d.primary_metric)),
+        ("All metrics, one row per trial", lambda d: d.trials),
+        *kind_tables(data.kind),  # paired comparisons, then the kind's own tables
     ]
-    labels += ["Paired comparisons (per seed, 95% interval)"] if paired else []
-    labels += [spec.title for spec in tables_for(data.kind)]
     # lazy tabs (like the figures below): a collapsed expander or a hidden tab would still draw its data grid
-    tabs = st.tabs(labels, key="runs-table-tabs", on_change="rerun")
-    for tab, build in zip(tabs, builders, strict=True):
+    tabs = st.tabs([title for title, _ in tables], key="runs-table-tabs", on_change="rerun")
+    for tab, (_, build) in zip(tabs, tables, strict=True):
         if tab.open:
             try:
-                tab.dataframe(build(), hide_index=True, width="stretch")
+                tab.dataframe(build(data), hide_index=True, width="stretch")
             except Exception as exc:  # noqa: BLE001 - one broken table must not hide the figures
                 show_error(exc)
     _figures(data)
     _downloads(data)
-
-
-def _paired_builder(kind: str):
-    from embedxfer.experiments import get_kind
-
-    try:
-        return get_kind(kind).paired
-    except EmbedxferError:
-        return None
 
 
 def _add_to_board(item: BoardItem) -> None:
@@ -166,7 +152,7 @@ def _downloads(data: ExperimentData) -> None:
         col.download_button(
             spec.label,
             lambda spec=spec: spec.build(data),  # built on click: module archives can be large
-            file_name=f"{eid}-{spec.name}.{spec.suffix}",
+            file_name=spec.file_name(eid),
             mime=spec.mime,
             key=f"runs-dl-{spec.name}",
             on_click="ignore",

@@ -9,6 +9,7 @@ Shapes are checked before anything is copied, so a port that does not fit change
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -78,13 +79,6 @@ class PortReport:
         return cls(**fields, entries=[PortEntry(**e) for e in data.get("entries", [])])
 
 
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for size in shape:
-        n *= int(size)
-    return n
-
-
 def check_widths(origin: str, origin_width: int, receiver: str, receiver_width: int) -> None:
     """PartError when the hosts differ in width: every module tensor is sized by it."""
     if origin_width != receiver_width:
@@ -127,11 +121,11 @@ def port_module(
         # the prefix MLP's rows come per layer: any map but the identity reorders them, even at equal shapes
         per_layer_rows = bool(_PER_LAYER_ROWS.match(name)) and layer_map != list(range(origin_layers))
         if list(tensor.shape) == shape and not per_layer_rows:
-            report.entries.append(PortEntry(name, "ported", wanted, list(tensor.shape), shape, values=_numel(shape)))
+            report.entries.append(PortEntry(name, "ported", wanted, list(tensor.shape), shape, values=math.prod(shape)))
             copies.append((param, tensor, None))
             continue
         blocks = _layer_blocks(name, tensor, param, layer_map, origin_layers, receiver_layers)
-        taken = len(blocks) * (tensor.shape[0] // origin_layers) * _numel(shape[1:])
+        taken = len(blocks) * (tensor.shape[0] // origin_layers) * math.prod(shape[1:])
         fresh = [j for j, o in enumerate(layer_map) if o is None]
         note = (
             "rows of receiving layers "

@@ -11,7 +11,7 @@ import yaml
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.results.data import ExperimentData, load_experiment_data
-from embedxfer.results.extras import downloads_for, tables_for
+from embedxfer.results.extras import downloads_for, kind_tables
 from embedxfer.results.figures import build_figure, figures_for
 from embedxfer.results.html import FigureWriter, html_page
 from embedxfer.results.summary import summary_table
@@ -52,16 +52,8 @@ def html_report(data: ExperimentData) -> str:
 
 def _kind_tables_html(data: ExperimentData) -> list[str]:
     """The kind's paired comparisons and its own tables (e.g. a port report), as headed HTML tables."""
-    from embedxfer.experiments import get_kind
-
-    try:
-        paired = get_kind(data.kind).paired
-    except EmbedxferError:
-        paired = None
-    named = [("Paired comparisons (per seed, 95% interval)", paired)] if paired else []
-    named += [(spec.title, spec.build) for spec in tables_for(data.kind)]
     body = []
-    for title, build in named:
+    for title, build in kind_tables(data.kind):
         frame = build(data)
         if not frame.empty:
             body += [f"<h2>{html.escape(title)}</h2>", frame.to_html(index=False, na_rep="–")]
@@ -115,7 +107,7 @@ def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, 
     data = load_experiment_data(store, store.resolve_experiment_id(experiment_id))
     download = next((spec for spec in downloads_for(data.kind) if spec.name == fmt), None)
     if download is not None:
-        output = Path(output or f"{data.experiment_id}-{download.name}.{download.suffix}")
+        output = Path(output or download.file_name(data.experiment_id))
         output.write_bytes(download.build(data))
         return output
     output = Path(output or f"{data.experiment_id}.{fmt}")

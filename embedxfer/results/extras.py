@@ -36,6 +36,9 @@ class DownloadSpec:
     mime: str
     build: Callable[[ExperimentData], bytes]
 
+    def file_name(self, experiment_id: str) -> str:
+        return f"{experiment_id}-{self.name}.{self.suffix}"
+
 
 def tables_for(kind: str) -> list[TableSpec]:
     """The tables kind `kind` declares (none for a kind that is not installed)."""
@@ -43,6 +46,20 @@ def tables_for(kind: str) -> list[TableSpec]:
         return list(get_kind(kind).tables)
     except EmbedxferError:
         return []
+
+
+PAIRED_TITLE = "Paired comparisons (per seed, 95% interval)"
+
+
+def kind_tables(kind: str) -> list[tuple[str, Callable[[ExperimentData], pd.DataFrame]]]:
+    """(title, build) of every table a kind adds to the summary: its paired comparisons, then its declared tables;
+    the run page's tabs and the HTML report both read this list."""
+    try:
+        registered = get_kind(kind)
+    except EmbedxferError:
+        return []
+    paired = [(PAIRED_TITLE, registered.paired)] if registered.paired else []
+    return paired + [(spec.title, spec.build) for spec in registered.tables]
 
 
 def downloads_for(kind: str) -> list[DownloadSpec]:

@@ -158,9 +158,8 @@ def _layer_map_note(
 
 def _majority_note(config: ModulePortingConfig) -> list[str]:
     """How often the most common class occurs in the evaluated test examples: the accuracy of always answering it."""
-    import numpy as np
-
     from embedxfer.finetuning import capped
+    from embedxfer.heads import majority_rate
     from embedxfer.tasks import load_task
 
     try:
@@ -169,8 +168,7 @@ def _majority_note(config: ModulePortingConfig) -> list[str]:
         return []
     if task.metric != "accuracy":
         return []
-    labels = np.asarray(capped(task.test, config.eval_size).labels).reshape(-1).astype(np.int64)
-    rate = np.bincount(labels).max() / labels.size
+    rate = majority_rate(capped(task.test, config.eval_size).labels)
     return [
         f"{task.name}: the most common class is {rate:.1%} of the evaluated test examples, so always answering it "
         "scores that accuracy; read accuracy against it (the dotted line in the figures) and macro-F1 beside it."
@@ -227,8 +225,9 @@ def _run_receiver(config: ModulePortingConfig, spec: TrialSpec, ctx: TrialContex
         if spec.condition == "sampled":
             sample_like(target, report, spec.seed)
         else:
-            _write_artifact(ctx, REPORT_ARTIFACT, report.to_dict())
-            _write_artifact(ctx, PORTED_ARTIFACT, module_archive(host, {REPORT_ARTIFACT: report.to_dict()}))
+            described = report.to_dict()
+            _write_artifact(ctx, REPORT_ARTIFACT, described)
+            _write_artifact(ctx, PORTED_ARTIFACT, module_archive(host, {REPORT_ARTIFACT: described}))
     ctx.check_cancel()
     ctx.report({"phase": "zero-shot"})
     val, test = (evaluate_host(host, split, config, device, metric) for split in ("val", "test"))
