@@ -15,24 +15,20 @@ Workers never touch Streamlit; pages poll `progress()` / the store.
 
 from __future__ import annotations
 
-import gc
-import sys
 import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from embedxfer.devices import configured_workers, may_run, worker_devices
 from embedxfer.errors import EmbedxferError
-from embedxfer.experiments import BaseConfig, ExperimentPlan, get_kind, parse_config, plan_experiment
-from embedxfer.store import MetricBuffer, Store, trial_id_for
-from embedxfer.trials import ACTIVE_STATUSES, TrialCancelled, TrialContext, TrialDiverged, TrialSpec
-
-OOM_HINT = "reduce batch_size or max_length, or run on cpu"
+from embedxfer.experiments import BaseConfig, ExperimentPlan
+from embedxfer.job_base import ManagerBase
+from embedxfer.store import MetricBuffer, Store
+from embedxfer.trial_outcome import execute_trial, record_outcome, release_memory
+from embedxfer.trials import ACTIVE_STATUSES, TrialContext, TrialSpec
 
 
 @dataclass
@@ -56,35 +52,10 @@ class _Worker:
     thread: threading.Thread | None = None
 
 
-def _is_oom(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")
-    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None) if torch else None
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return "out of memory" in str(exc).lower()
-
-
-def _release_memory(device: str) -> None:
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and device.startswith("cuda"):
-        try:
-            torch.cuda.empty_cache()
-        except Exception:  # noqa: BLE001 - freeing memory must never break the worker
-            pass
-
-
-def _clean_metrics(result: Any) -> dict[str, float]:
-    if not isinstance(result, Mapping):
-        raise TypeError(f"run_trial must return a dict of metric name -> number, got {type(result).__name__}")
-    try:
-        return {str(k): float(v) for k, v in result.items()}
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"run_trial returned a metric that is not a number ({exc})") from None
-
-
-class JobManager:
+class JobManager(ManagerBase):
     """Runs experiments' trials on background worker threads and records everything in the store."""
+
+    backend = "thread"
 
     def __init__(
         self,
@@ -99,17 +70,12 @@ class JobManager:
         """`workers`: {device: count}, e.g. {"cpu": 1} or {"cuda:0": 1, "cpu": 1}; default `configured_workers()`
         (EMBEDXFER_WORKERS, else one per GPU + one CPU). `check_devices=False` skips checking that named GPUs
         exist (tests use fake cuda workers)."""
-        self.store = store if store is not None else Store()
-        self.progress_interval = progress_interval
-        self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
         devices = worker_devices(configured_workers() if workers is None else workers, check_devices=check_devices)
-        self._cond = threading.Condition()
+        super().__init__(store, progress_interval)
+        self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
         self._queue: deque[_Item] = deque()
         self._running: dict[str, _Item] = {}
-        self._progress: dict[str, dict[str, Any]] = {}
         self._user_cancelled: set[str] = set()
-        self._stopping = False
-        self.interrupted_at_start = self.store.mark_interrupted()
         self._workers = [_Worker(f"embedxfer-{d}-{i}", d) for i, d in enumerate(devices)]
         for worker in self._workers:
             worker.thread = threading.Thread(target=self._worker_loop, args=(worker,), name=worker.name, daemon=True)
@@ -120,22 +86,15 @@ class JobManager:
         """Store the experiment of `plan` and queue its trials; returns the experiment id. A config (dict or
         dataclass) is planned first (parsed if needed, then expanded: bad input fails here, before anything is
         stored)."""
-        self._check_open()
-        if not isinstance(plan, ExperimentPlan):
-            plan = plan_experiment(plan)
-        experiment_id = self.store.create_experiment(plan.kind.name, plan.config_dict(), plan.trials, name)
-        queued = [(trial_id_for(experiment_id, i), spec) for i, spec in enumerate(plan.trials)]
-        self._enqueue(experiment_id, plan.config, queued)
+        experiment_id, config, queued = self._store_plan(plan, name)
+        self._enqueue(experiment_id, config, queued)
         return experiment_id
 
     def resume(self, experiment_id: str) -> int:
         """Queue again the experiment's trials that did not complete (interrupted, cancelled, failed, diverged);
         completed trials and trials queued/running in a live process are left alone. Returns how many."""
-        self._check_open()
-        config = parse_config(self.store.get_experiment(experiment_id)["config"])
-        self.store.mark_interrupted()
-        trials = self.store.reset_trials_for_resume(experiment_id)
-        self._enqueue(experiment_id, config, [(t["trial_id"], TrialSpec.from_dict(t)) for t in trials])
+        config, trials = self._requeue(experiment_id)
+        self._enqueue(experiment_id, config, trials)
         return len(trials)
 
     def _enqueue(self, experiment_id: str, config: BaseConfig, trials: list[tuple[str, TrialSpec]]) -> None:
@@ -162,10 +121,6 @@ class JobManager:
                 self.store.finish_trial(trial_id, "interrupted", error=reason, only_if=("queued",))
             self._check_open()
 
-    def _check_open(self) -> None:
-        if self._stopping:
-            raise RuntimeError("this JobManager has been shut down; create a new one")
-
     # ---------------------------------------------------------------- control and status
     def cancel(self, experiment_id: str | None = None, trial_id: str | None = None) -> int:
         """Cancel an experiment's trials (or one trial): queued ones at once, running ones at their next step
@@ -188,54 +143,9 @@ class JobManager:
         affected = set(self.store.request_cancel(experiment_id=experiment_id, trial_id=trial_id))
         return len(affected | {item.trial_id for item in dropped})
 
-    def progress(self, experiment_id: str) -> dict[str, dict[str, Any]]:
-        """{trial_id: {"status", "step", "total", "error", "device", "condition", "seed", + the latest live
-        report ("loss", metrics, "phase") for trials running here}}."""
-        trials = self.store.list_trials(experiment_id)
+    def workers(self) -> list[dict[str, Any]]:
         with self._cond:
-            live = {tid: dict(p) for tid, p in self._progress.items() if tid.startswith(f"{experiment_id}-t")}
-        out = {}
-        for trial in trials:
-            entry = {key: trial[key] for key in ("status", "step", "error", "device", "condition", "seed")}
-            entry["total"] = trial["total_steps"]
-            if trial["status"] == "running" and trial["trial_id"] in live:
-                entry.update(live[trial["trial_id"]])
-                entry["status"] = "running"
-            out[trial["trial_id"]] = entry
-        return out
-
-    def active(self) -> dict[str, Any]:
-        """Sidebar summary: running and queued trials (all processes sharing the store), trials finished today,
-        and this manager's workers [{name, device, trial_id}]."""
-        midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        counts = self.store.activity(midnight)
-        with self._cond:
-            workers = [{"name": w.name, "device": w.device, "trial_id": w.current} for w in self._workers]
-        return {
-            "running": counts["running"],
-            "queued": counts["queued"],
-            "finished_today": counts["finished"],
-            "workers": workers,
-        }
-
-    def wait(self, experiment_id: str, timeout: float | None = None) -> str:
-        """Block until no trial of the experiment is queued or running (or `timeout` s pass); returns its status."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.store.get_experiment(experiment_id)["status"]
-            if status not in ACTIVE_STATUSES:
-                return status
-            remaining = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-            if remaining <= 0:
-                return status
-            with self._cond:
-                self._cond.wait(remaining)
-
-    def delete(self, experiment_id: str, timeout: float = 30.0) -> None:
-        """Cancel the experiment, wait for its running trials to stop, then delete it from the store."""
-        self.cancel(experiment_id=experiment_id)
-        self.wait(experiment_id, timeout=timeout)
-        self.store.delete_experiment(experiment_id)
+            return [{"name": w.name, "device": w.device, "trial_id": w.current} for w in self._workers]
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop the workers: queued trials and running ones (stopped at their next step) become `interrupted`, so
@@ -257,16 +167,6 @@ class JobManager:
             for worker in self._workers:
                 if worker.thread is not None and worker.thread is not threading.current_thread():
                     worker.thread.join(timeout)
-
-    def close(self, timeout: float | None = 30.0) -> None:
-        """Shut down and wait (up to `timeout` s per worker) for running trials to stop."""
-        self.shutdown(wait=True, timeout=timeout)
-
-    def __enter__(self) -> JobManager:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ---------------------------------------------------------------- workers
     def _take(self, worker: _Worker) -> _Item | None:
@@ -309,7 +209,7 @@ class JobManager:
                     self._progress.pop(item.trial_id, None)
                     self._user_cancelled.discard(item.trial_id)
                     self._cond.notify_all()
-                _release_memory(worker.device)
+                release_memory(worker.device)
 
     def _run(self, worker: _Worker, item: _Item) -> None:
         store, trial_id = self.store, item.trial_id
@@ -318,7 +218,7 @@ class JobManager:
                 status = "cancelled" if trial_id in self._user_cancelled else "interrupted"
             store.finish_trial(trial_id, status, error=f"{status} before it started", only_if=("queued",))
             return
-        if not store.start_trial(trial_id, worker.device):
+        if not store.start_trial(trial_id, worker.device, self.backend):
             return  # no longer queued: cancelled or taken elsewhere
         buffer = MetricBuffer(store, trial_id, max_rows=self._flush_rows, max_seconds=self._flush_seconds)
         ctx = TrialContext(
@@ -329,72 +229,27 @@ class JobManager:
             report=self._reporter(item),
             log_metrics=buffer.add,
         )
-        status, error, metrics, step, details = "completed", None, None, None, None
+        outcome = execute_trial(item.config, item.spec, ctx)
         try:
-            metrics = _clean_metrics(get_kind(item.config.kind).run_trial(item.config, item.spec, ctx))
-        except TrialCancelled:
+            buffer.flush()
+        except EmbedxferError as exc:
+            outcome.details = f"{outcome.details or ''}\nper-step metrics were not saved: {exc}"
+        if outcome.status == "cancelled":
             with self._cond:
                 user = trial_id in self._user_cancelled or not self._stopping
-            status = "cancelled" if user else "interrupted"
-            error = "cancelled by the user" if user else "the job manager shut down while it ran"
-        except TrialDiverged as exc:
-            status, error, step = "diverged", str(exc), exc.step
-        except EmbedxferError as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - any bug in a trial ends that trial only
-            status = "failed"
-            if _is_oom(exc):
-                error = f"Out of memory on {worker.device}: {OOM_HINT}."
-                _release_memory(worker.device)
-            else:
-                error = f"{type(exc).__name__}: {exc}"
-            details = traceback.format_exc()
-        finally:
-            try:
-                buffer.flush()
-            except EmbedxferError as exc:
-                details = f"{details or ''}\nper-step metrics were not saved: {exc}"
-        with self._cond:
-            latest = dict(self._progress.get(trial_id, {}))
-        if step is None:
-            step = latest.get("step")
-        if latest.get("total") is not None:  # progress writes are throttled: make sure the last total is kept
-            store.update_progress(trial_id, _int_or_none(step), _int_or_none(latest["total"]))
-        store.finish_trial(trial_id, status, error=error, step=_int_or_none(step), metrics=metrics)
-        if status != "completed":
-            level = "warning" if status in ("cancelled", "interrupted") else "error"
-            message = f"trial {trial_id} {status}: {error}" + (f"\n{details}" if details else "")
-            store.add_event(item.experiment_id, message, trial_id=trial_id, level=level)
+            outcome.status = "cancelled" if user else "interrupted"
+            outcome.error = "cancelled by the user" if user else "the job manager shut down while it ran"
+        record_outcome(store, item.experiment_id, trial_id, outcome, self._latest(trial_id))
 
     def _reporter(self, item: _Item):
-        """The trial's `report`: keep the latest progress in memory, persist step/total at most every
-        `progress_interval` seconds, and pick up cancel requests made through the store."""
+        """The trial's `report`: keep the latest progress, persist it throttled, and pick up cancel requests made
+        through the store."""
         last_persist = [0.0]
 
         def report(progress: dict[str, Any]) -> None:
-            with self._cond:
-                merged = {**self._progress.get(item.trial_id, {}), **progress, "updated_at": time.time()}
-                self._progress[item.trial_id] = merged
-            now = time.monotonic()
-            if now - last_persist[0] < self.progress_interval:
-                return
-            last_persist[0] = now
-            try:
-                asked = self.store.update_progress(
-                    item.trial_id, _int_or_none(merged.get("step")), _int_or_none(merged.get("total"))
-                )
-            except EmbedxferError:
-                return  # progress is best effort; the trial goes on
-            if asked:
+            if self._note_progress(item.trial_id, progress, last_persist):
                 with self._cond:
                     self._user_cancelled.add(item.trial_id)
                 item.cancel.set()
 
         return report
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

@@ -19,6 +19,7 @@ from embedxfer.errors import StoreError
 from embedxfer.experiments import BaseConfig, ExperimentKind, KindCard, register_kind, unregister_kind
 from embedxfer.results import experiment_json
 from embedxfer.store import MetricBuffer, Store, new_experiment_id, write_atomic
+from embedxfer.store.db import SCHEMA_VERSION
 from embedxfer.trials import TrialSpec, experiment_status
 
 
@@ -65,12 +66,31 @@ def test_store_file_is_wal_with_schema_version(store, embedxfer_home):
     assert store.path == embedxfer_home.resolve() / "store.sqlite"
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"experiments", "trials", "step_metrics", "final_metrics", "events", "schema_version"} <= tables
     conn.close()
     Store().close()  # reopening an existing store keeps one version row
     assert sqlite3.connect(store.path).execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_schema_1_store_gains_the_backend_column_and_keeps_its_rows(store):
+    experiment_id = store.create_experiment("dummy_store", _config(), [TrialSpec("a", 0)])
+    trial_id = store.list_trials(experiment_id)[0]["trial_id"]
+    store.start_trial(trial_id, "cpu")
+    store.finish_trial(trial_id, "completed", metrics={"acc": 0.5})
+    store.close()
+    conn = sqlite3.connect(store.path)  # make it the file an older embedxfer wrote
+    conn.execute("ALTER TABLE trials DROP COLUMN backend")
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    reopened = Store()
+    trial = reopened.get_trial(trial_id)
+    assert trial["status"] == "completed" and trial["backend"] is None
+    assert reopened.final_metrics(trial_id) == {"acc": 0.5}
+    version = sqlite3.connect(reopened.path).execute("SELECT version FROM schema_version").fetchall()
+    assert version == [(SCHEMA_VERSION,)]
 
 
 def test_newer_schema_is_refused(store):

@@ -1,4 +1,4 @@
-"""The SQLite side of the run store: schema (version 1), per-thread connections, retried transactions.
+"""The SQLite side of the run store: schema (version 2), per-thread connections, retried transactions.
 
 WAL mode lets one process write while others read. Each thread gets its own connection (a forked child
 opens a fresh one). Writes run in ``BEGIN IMMEDIATE`` transactions and are retried with backoff while
@@ -24,7 +24,7 @@ from embedxfer.errors import StoreError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA_SQL = (
     """CREATE TABLE IF NOT EXISTS experiments (
@@ -53,7 +53,8 @@ SCHEMA_SQL = (
         owner_pid INTEGER,              -- the process that queued / runs it, for mark_interrupted
         owner_host TEXT,
         device TEXT,
-        cancel_requested INTEGER NOT NULL DEFAULT 0
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        backend TEXT                    -- what ran it: thread | ray (schema 2)
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS trials_experiment ON trials (experiment_id, idx)",
     "CREATE INDEX IF NOT EXISTS trials_status ON trials (status)",
@@ -196,6 +197,8 @@ class Database:
                 conn.execute(statement)
             if found is None:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif found < SCHEMA_VERSION:
+                _migrate(conn, found)
 
         self._write(init)
 
@@ -207,6 +210,14 @@ class Database:
             if pid == os.getpid():
                 _close_quietly(conn)
         self._local = threading.local()
+
+
+def _migrate(conn: sqlite3.Connection, found: int) -> None:
+    """Bring a store of an older schema up to SCHEMA_VERSION in place (older rows keep their values)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    if found < 2 and "backend" not in columns:  # 2: which backend ran a trial
+        conn.execute("ALTER TABLE trials ADD COLUMN backend TEXT")
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

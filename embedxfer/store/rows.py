@@ -24,12 +24,13 @@ _TRIAL_KEYS = (
     "owner_host",
     "device",
     "cancel_requested",
+    "backend",
 )
 _FRAME_BASE = ("trial_id", "idx", "condition", "seed", "status", "error")
 #: The trials columns in `_TRIAL_KEYS` order, for SELECTs.
 TRIAL_COLUMNS = (
     "id, experiment_id, idx, condition, seed, params, status, step, total_steps, error, started_at, "
-    "finished_at, owner_pid, owner_host, device, cancel_requested"
+    "finished_at, owner_pid, owner_host, device, cancel_requested, backend"
 )
 
 

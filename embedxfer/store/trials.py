@@ -112,16 +112,17 @@ class TrialRows(Database):
 
         self._write(update)
 
-    def start_trial(self, trial_id: str, device: str) -> bool:
-        """Mark a queued trial running in this process on `device`. False if it is no longer queued (e.g. another
-        process cancelled it meanwhile), in which case it must not run."""
+    def start_trial(self, trial_id: str, device: str, backend: str = "thread") -> bool:
+        """Mark a queued trial running in this process on `device`, run by `backend` (thread, ray). False if it is no
+        longer queued (e.g. another process cancelled it meanwhile), in which case it must not run."""
 
         def update(conn: sqlite3.Connection) -> bool:
             now = time.time()
             cur = conn.execute(
                 "UPDATE trials SET status = 'running', started_at = ?, finished_at = NULL, error = NULL, step = 0, "
-                "owner_pid = ?, owner_host = ?, device = ? WHERE id = ? AND status = 'queued' AND cancel_requested = 0",
-                (now, os.getpid(), self._host, device, trial_id),
+                "owner_pid = ?, owner_host = ?, device = ?, backend = ? "
+                "WHERE id = ? AND status = 'queued' AND cancel_requested = 0",
+                (now, os.getpid(), self._host, device, backend, trial_id),
             )
             if cur.rowcount:
                 self._touch(conn, trial_id, now)
@@ -244,7 +245,7 @@ class TrialRows(Database):
             for trial_id in ids:
                 conn.execute(
                     "UPDATE trials SET status = 'queued', step = 0, total_steps = NULL, error = NULL, "
-                    "started_at = NULL, finished_at = NULL, device = NULL, cancel_requested = 0, "
+                    "started_at = NULL, finished_at = NULL, device = NULL, backend = NULL, cancel_requested = 0, "
                     "owner_pid = ?, owner_host = ? WHERE id = ?",
                     (os.getpid(), self._host, trial_id),
                 )
