@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+RAY_STAMP := $(VENV)/.ray-installed
 
-.PHONY: app test setup setup-dev lint format bench clean
+.PHONY: app test setup setup-dev cluster lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,22 @@ $(RUNTIME_STAMP): $(BIN)/python requirements.txt requirements-data.txt pyproject
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+# Ray is optional for users (the Ray backend) and needed by the tests of that backend.
+$(RAY_STAMP): $(RUNTIME_STAMP) requirements-ray.txt
+	$(PIP) install -q -r requirements-ray.txt
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) $(RAY_STAMP) requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
 setup: $(RUNTIME_STAMP)
 
 setup-dev: $(DEV_STAMP)
+
+# Install Ray for the Ray backend; then `embedxfer run CONFIG --backend ray` or `EMBEDXFER_BACKEND=ray make app`.
+cluster: $(RAY_STAMP)
+	@echo "Ray installed: embedxfer run CONFIG --backend ray [--address auto|ray://HOST:10001], or EMBEDXFER_BACKEND=ray make app"
 
 app: setup
 	$(BIN)/streamlit run app.py

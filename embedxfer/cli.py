@@ -17,6 +17,7 @@ from typing import Any
 from embedxfer.cli_output import print_json, print_result, print_table
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
+from embedxfer.ray_backend.settings import BACKENDS, ENV_BACKEND
 from embedxfer.trials import ACTIVE_STATUSES
 
 EXIT_USER_ERROR = 2
@@ -76,7 +77,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="override a config field; VALUE is YAML (seeds=[0,1], train_size=null, lr=2e-5); repeatable",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--workers", help=f"worker threads, e.g. cpu=2 or cuda:0=1,cpu=1 (default: {ENV_WORKERS} or auto)")
+    _add_backend_options(p)
     p = add("presets", _cmd_presets, "list the presets: named, complete configs shipped with each kind")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("runs", _cmd_runs, "list the experiment history")
@@ -98,8 +99,33 @@ def _build_parser() -> argparse.ArgumentParser:
     p = add("resume", _cmd_resume, "run the unfinished trials of an experiment in the foreground")
     p.add_argument("id", help="experiment id")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--workers", help="worker threads, as for run")
+    _add_backend_options(p)
     return parser
+
+
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"run trials on worker threads here or as Ray tasks (default: {ENV_BACKEND} or thread)",
+    )
+    p.add_argument(
+        "--workers",
+        help=f"thread backend: worker threads, e.g. cpu=2 or cuda:0=1,cpu=1 (default: {ENV_WORKERS} or auto)",
+    )
+    ray = p.add_argument_group("Ray backend (--backend ray)")
+    ray.add_argument(
+        "--address", help="an existing Ray cluster: auto (this node's) or ray://HOST:10001; default: start a local Ray"
+    )
+    ray.add_argument("--cpus-per-trial", type=float, help="CPUs each trial asks Ray for (default 1)")
+    ray.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPUs each trial asks for; 0.25 runs four trials per GPU (default 1 when the cluster has GPUs)",
+    )
+    ray.add_argument(
+        "--retries", type=int, help="times a trial whose worker or node died runs again (default 0: interrupted)"
+    )
 
 
 def _cmd_checkpoints(args: argparse.Namespace) -> int:
@@ -205,7 +231,6 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from embedxfer.experiments import get_preset, load_config_file, parse_config, parse_overrides, plan_experiment
     from embedxfer.experiments.presets import PRESET_PREFIX
-    from embedxfer.jobs import JobManager
 
     overrides = parse_overrides(args.overrides)
     if args.config.startswith(PRESET_PREFIX):
@@ -216,10 +241,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if overrides:
             config = parse_config({**_config_dict(config), **overrides})
     plan = plan_experiment(config)  # checks checkpoint, task and parts before any worker starts
-    with JobManager(workers=_workers(args.workers)) as manager:
+    with _open_manager(args) as manager:
         experiment_id = manager.submit(plan, name=name)
         if not args.json:
-            print(f"experiment {experiment_id}", file=sys.stderr)
+            print(f"experiment {experiment_id} ({_backend_line(manager)})", file=sys.stderr)
             for line in plan.notes:
                 print(f"note: {line}", file=sys.stderr)
         return _run_in_foreground(manager, experiment_id, args.json)
@@ -231,16 +256,42 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return config_to_dict(config)
 
 
-def _workers(text: str | None) -> dict[str, int]:
+def _open_manager(args: argparse.Namespace) -> Any:
+    """The job manager the options ask for: threads (--workers) or Ray (--address, --cpus-per-trial, ...)."""
+    from embedxfer.backends import open_manager
     from embedxfer.devices import configured_workers
+    from embedxfer.ray_backend.settings import RaySettings, configured_backend
 
-    return configured_workers(text)
+    if configured_backend(args.backend) == "ray":
+        settings = RaySettings.from_env(
+            address=args.address,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            retries=args.retries,
+        )
+        return open_manager(backend="ray", ray_settings=settings)
+    given = [
+        f"--{n.replace('_', '-')}"
+        for n in ("address", "cpus_per_trial", "gpus_per_trial", "retries")
+        if getattr(args, n) is not None
+    ]
+    if given:
+        raise EmbedxferError(f"{', '.join(given)} only apply to the Ray backend; add --backend ray.")
+    return open_manager(backend="thread", workers=configured_workers(args.workers))
+
+
+def _backend_line(manager: Any) -> str:
+    facts = manager.describe()
+    if facts["backend"] != "ray":
+        return "thread backend"
+    return (
+        f"Ray backend: {facts['where']}, {facts['nodes']} node(s), {facts['cpus']:g} CPUs, {facts['gpus']:g} GPUs; "
+        f"{facts['cpus_per_trial']:g} CPU and {facts['gpus_per_trial']:g} GPU per trial"
+    )
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from embedxfer.jobs import JobManager
-
-    with JobManager(workers=_workers(args.workers)) as manager:
+    with _open_manager(args) as manager:
         experiment_id = manager.store.resolve_experiment_id(args.id)
         manager.resume(experiment_id)
         return _run_in_foreground(manager, experiment_id, args.json)

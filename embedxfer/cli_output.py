@@ -64,12 +64,16 @@ def print_experiment(result: dict[str, Any]) -> None:
             "group": " ".join(f"{p}={t['params'][p]}" for p in grouped if p in t["params"]),
             "status": t["status"],
             **{k: fmt(v) for k, v in (t.get("metrics") or {}).items()},
+            "backend": t.get("backend") or "",
             "error": t.get("error") or "",
         }
         for t in result["trials"]
     ]
     metric_names = sorted({k for t in result["trials"] for k in (t.get("metrics") or {})})
-    columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names, "error"]
+    # the backend column only when some trial ran on Ray: a plain thread run looks as it always did
+    ray_ran = any(t.get("backend") == "ray" for t in result["trials"])
+    columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names]
+    columns += [*(["backend"] if ray_ran else []), "error"]
     print_table(trials, columns)
     if result["summary"]:
         from embedxfer.results.summary import primary_metric, shown_in_summary

@@ -123,6 +123,12 @@ def _confirm_delete(jm: Any, experiment_id: str, active: bool) -> None:
 # --- progress --------------------------------------------------------------------------------------------------------
 
 
+def _backend_text(p: dict[str, Any]) -> str:
+    """thread, ray, or ray @ the node running it now."""
+    backend = p.get("backend") or ""
+    return f"{backend} @ {p['node']}" if backend == "ray" and p.get("node") and p["status"] == "running" else backend
+
+
 def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for trial_id, p in progress.items():
@@ -140,10 +146,13 @@ def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
                 "loss": p.get("loss"),
                 "phase": p.get("phase", ""),
                 "device": p.get("device") or "",
+                "backend": _backend_text(p),
                 "error": (p.get("error") or "").split("\n", 1)[0],
             }
         )
     frame = pd.DataFrame(rows)
+    if not any(p.get("backend") == "ray" for p in progress.values()):
+        frame = frame.drop(columns=["backend"])  # a plain thread run looks as it always did
     # live-only or empty columns (loss, phase, error of a clean finished run) would only show blanks
     empty = [c for c in ("loss", "phase", "device", "error") if c in frame and frame[c].isna().all()]
     empty += [c for c in ("phase", "device", "error") if c in frame and c not in empty and (frame[c] == "").all()]

@@ -6,7 +6,9 @@ state from it and from the store. Nothing here trains; pages submit configs and 
 
 Environment:
     EMBEDXFER_HOME     the store folder (default ~/.embedxfer)
-    EMBEDXFER_WORKERS  worker threads, read by `embedxfer.devices` exactly as the CLI reads it
+    EMBEDXFER_BACKEND  thread (default) or ray, as the CLI's --backend
+    EMBEDXFER_WORKERS  worker threads of the thread backend, read by `embedxfer.devices` exactly as the CLI reads it
+    EMBEDXFER_RAY_*    the Ray backend's address and per-trial resources (`embedxfer.ray_backend.settings`)
 """
 
 from __future__ import annotations
@@ -20,29 +22,32 @@ from embedxfer import paths
 from embedxfer.devices import ENV_WORKERS
 
 if TYPE_CHECKING:
-    from embedxfer.jobs import JobManager
+    from embedxfer.job_base import ManagerBase
     from embedxfer.store import Store
 
+#: settings that choose the manager: a change gets a new one (the cache key holds their values)
+_MANAGER_ENV = ("EMBEDXFER_BACKEND", ENV_WORKERS, "EMBEDXFER_RAY_ADDRESS", "EMBEDXFER_RAY_CPUS_PER_TRIAL")
+_MANAGER_ENV += ("EMBEDXFER_RAY_GPUS_PER_TRIAL", "EMBEDXFER_RAY_RETRIES")
 
-def _release(manager: JobManager) -> None:
+
+def _release(manager: ManagerBase) -> None:
     # Only runs when the cache is cleared (tests, "Clear cache"): stop taking trials; running ones end
     # `interrupted` at their next step so `resume` can pick them up.
     manager.shutdown(wait=False)
 
 
 @st.cache_resource(show_spinner="Starting the job manager…", on_release=_release)
-def _manager_for(home: str, workers: str) -> JobManager:
-    """`workers` (the EMBEDXFER_WORKERS text) is part of the cache key: a changed setting gets its own manager."""
-    from embedxfer.devices import configured_workers
-    from embedxfer.jobs import JobManager
+def _manager_for(home: str, settings: tuple[str, ...]) -> ManagerBase:
+    """`settings` (the values of _MANAGER_ENV) are part of the cache key: a changed setting gets its own manager."""
+    from embedxfer.backends import open_manager
     from embedxfer.store import Store
 
-    return JobManager(Store(home), workers=configured_workers())
+    return open_manager(Store(home))
 
 
-def job_manager() -> JobManager:
-    """The process-wide job manager for the current EMBEDXFER_HOME (created on first use)."""
-    return _manager_for(str(paths.home()), os.environ.get(ENV_WORKERS, ""))
+def job_manager() -> ManagerBase:
+    """The process-wide job manager for the current EMBEDXFER_HOME and backend settings (created on first use)."""
+    return _manager_for(str(paths.home()), tuple(os.environ.get(name, "") for name in _MANAGER_ENV))
 
 
 def store() -> Store:

@@ -21,6 +21,12 @@ def _device_lines() -> list[str]:
     return lines
 
 
+def _ray_caption(facts: dict) -> str:
+    resources = f"{facts['nodes']} node(s), {facts['cpus']:g} CPUs, {facts['gpus']:g} GPUs"
+    per_trial = f"{facts['cpus_per_trial']:g} CPU, {facts['gpus_per_trial']:g} GPU per trial"
+    return f"Backend: Ray, {facts['where']} · {resources} · {per_trial}"
+
+
 @st.fragment(run_every=5)
 def _queue() -> None:
     # a fragment: refreshes on its own every few seconds without rerunning the page
@@ -33,10 +39,12 @@ def _queue() -> None:
         f"**Queue** (trials)  \n:material/play_circle: {active['running']} running · :material/schedule: "
         f"{active['queued']} queued · :material/check_circle: {active['finished_today']} finished today"
     )
-    busy = [w for w in active["workers"] if w["trial_id"]]
-    for worker in busy:
-        st.caption(f"{worker['device']}: {worker['trial_id']}")
-    if not active["workers"]:
+    ray = active["backend"]["backend"] == "ray"
+    if ray:
+        st.caption(_ray_caption(active["backend"]))
+    for worker in (w for w in active["workers"] if w["trial_id"]):
+        st.caption(f"{worker['device']}: {worker['trial_id']}" + (f" ({worker['name']})" if ray else ""))
+    if not active["workers"] and not ray:  # Ray's workers come and go with trials: none is not a problem there
         st.caption("No worker threads in this process (EMBEDXFER_WORKERS); runs wait for another process.")
     elif active["running"] or active["queued"]:
         st.page_link(PAGE_RUNS, label="Open runs", icon=":material/monitoring:")

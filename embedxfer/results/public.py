@@ -2,7 +2,7 @@
 (docs/architecture.md, "Public interfaces"):
 
     {"experiment_id", "kind", "status", "config",
-     "trials": [{"trial_id", "condition", "seed", "params", "status", "metrics", "error"}],
+     "trials": [{"trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend"}],
      "summary": [{"condition", "params", "metric", "mean", "ci_low", "ci_high", "n"}]}
 """
 
@@ -26,6 +26,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             "status": t["status"],
             "metrics": {k: json_number(v) for k, v in metrics.get(t["trial_id"], {}).items()},
             "error": t["error"],  # null unless failed / diverged / cancelled / interrupted
+            "backend": t.get("backend"),  # thread | ray; null for a trial that never started
         }
         for t in trials
     ]

@@ -242,15 +242,7 @@ class TrialRows(Database):
                     (experiment_id, *RESUMABLE),
                 )
             ]
-            for trial_id in ids:
-                conn.execute(
-                    "UPDATE trials SET status = 'queued', step = 0, total_steps = NULL, error = NULL, "
-                    "started_at = NULL, finished_at = NULL, device = NULL, backend = NULL, cancel_requested = 0, "
-                    "owner_pid = ?, owner_host = ? WHERE id = ?",
-                    (os.getpid(), self._host, trial_id),
-                )
-                conn.execute("DELETE FROM step_metrics WHERE trial_id = ?", (trial_id,))
-                conn.execute("DELETE FROM final_metrics WHERE trial_id = ?", (trial_id,))
+            self._requeue_rows(conn, ids)
             conn.execute("UPDATE experiments SET updated_at = ? WHERE id = ?", (time.time(), experiment_id))
             return ids
 
@@ -260,6 +252,34 @@ class TrialRows(Database):
         if ids:
             self.add_event(experiment_id, f"resumed {len(ids)} trial(s)")
         return [self.get_trial(trial_id) for trial_id in ids]
+
+    def requeue_trial(self, trial_id: str) -> bool:
+        """Queue a running trial again from scratch (a backend retrying a trial whose worker died): clear its
+        step, metrics and artifacts. False if it was not running."""
+
+        def update(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+            if row is None or row[0] != "running":
+                return False
+            self._requeue_rows(conn, [trial_id])
+            return True
+
+        changed = self._write(update)
+        if changed:
+            shutil.rmtree(self.artifacts_root / trial_id, ignore_errors=True)
+        return changed
+
+    def _requeue_rows(self, conn: sqlite3.Connection, ids: list[str]) -> None:
+        for trial_id in ids:
+            conn.execute(
+                "UPDATE trials SET status = 'queued', step = 0, total_steps = NULL, error = NULL, "
+                "started_at = NULL, finished_at = NULL, device = NULL, backend = NULL, cancel_requested = 0, "
+                "owner_pid = ?, owner_host = ? WHERE id = ?",
+                (os.getpid(), self._host, trial_id),
+            )
+            conn.execute("DELETE FROM step_metrics WHERE trial_id = ?", (trial_id,))
+            conn.execute("DELETE FROM final_metrics WHERE trial_id = ?", (trial_id,))
+            self._touch(conn, trial_id, time.time())
 
     def activity(self, since: float) -> dict[str, int]:
         """Counts for a sidebar: trials running, queued, and finished since `since` (unix seconds)."""
