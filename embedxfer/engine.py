@@ -74,6 +74,9 @@ class TrainResult:
     train_loss: float
     #: evaluation rows: {"step": int, "<split>_loss": float, "<split>_<metric>": float}
     evals: list[dict[str, float]] = field(default_factory=list)
+    #: on CUDA, the most memory torch's allocator held in this process while training (several trials sharing one
+    #: process and device, as thread workers do, count together)
+    peak_gpu_memory_mb: float | None = None
 
     @property
     def examples_per_second(self) -> float:
@@ -92,6 +95,7 @@ class TrainResult:
             "train_seconds": self.seconds,
             "examples_per_second": self.examples_per_second,
             "trainable_parameters": float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+            **({} if self.peak_gpu_memory_mb is None else {"peak_gpu_memory_mb": self.peak_gpu_memory_mb}),
         }
 
 
@@ -229,6 +233,8 @@ def train_model(
 
     window: list[torch.Tensor] = []  # per-step losses since the last log, still on the device
     logged_losses: list[float] = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     step, epoch = 0, 0
     ctx.report({"step": 0, "total": steps, "phase": "train"})
@@ -262,6 +268,8 @@ def train_model(
                 _run_evals(model, evals, step, classes, metric, settings, device, ctx, result, on_eval)
         epoch += 1
     result.seconds = time.perf_counter() - start
+    if device.type == "cuda":
+        result.peak_gpu_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
     result.steps = step
     result.train_loss = logged_losses[-1] if logged_losses else float("nan")
     _run_evals(model, evals, step, classes, metric, settings, device, ctx, result, on_eval)

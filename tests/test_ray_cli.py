@@ -77,3 +77,20 @@ def _wait_for_running_trial(store: Store, *, after: str | None = None, completed
                 return experiment_id
         time.sleep(0.2)
     raise AssertionError("the CLI run did not start a trial")
+
+
+def test_ray_started_from_a_short_lived_thread_outlives_it():
+    """A dashboard starts its job manager on a script thread that ends after the rerun; Ray must keep running."""
+    code = (
+        "import threading, time, ray\n"
+        "from embedxfer.ray_backend.cluster import connect\n"
+        "from embedxfer.ray_backend.settings import RaySettings\n"
+        "held = []\n"
+        "thread = threading.Thread(target=lambda: held.append(connect(RaySettings(local_cpus=1))))\n"
+        "thread.start(); thread.join()\n"
+        "time.sleep(3)  # what killed Ray's processes took effect at once when the starting thread ended\n"
+        "print('answer', ray.get(ray.remote(lambda: 42).remote(), timeout=60))\n"
+        "held[0]()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert "answer 42" in result.stdout, result.stderr[-2000:]

@@ -8,6 +8,8 @@ the cluster running when the driver goes.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from embedxfer.errors import EmbedxferError
@@ -28,12 +30,16 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(settings: RaySettings) -> bool:
-    """Make sure this process is connected to Ray as `settings` say; returns whether this call started it (then
-    the caller shuts it down). An already-connected process (tests, notebooks) is reused as it is."""
+def connect(settings: RaySettings) -> Callable[[], None] | None:
+    """Make sure this process is connected to Ray as `settings` say. Returns how to disconnect when this call
+    started the connection, None when the process was connected already (tests, notebooks: left as it is).
+
+    Ray's local processes die with the *thread* that started them (Linux's parent-death signal is per thread),
+    and a dashboard's script threads end after every rerun; so off the main thread the connection is made, and
+    held, by a thread of its own that lives until `disconnect` is called."""
     ray = import_ray()
     if ray.is_initialized():
-        return False
+        return None
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -45,6 +51,29 @@ def connect(settings: RaySettings) -> bool:
         options["address"] = "local"
     else:
         options["address"] = settings.address
+    if threading.current_thread() is threading.main_thread():
+        _init(ray, options, settings)
+        return ray.shutdown
+    started, release, failure = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        try:
+            _init(ray, options, settings)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failure.append(exc)
+        started.set()
+        if not failure:
+            release.wait()
+            ray.shutdown()
+
+    threading.Thread(target=hold, name="embedxfer-ray-connection", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
+    return release.set
+
+
+def _init(ray: Any, options: dict[str, Any], settings: RaySettings) -> None:
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -52,7 +81,6 @@ def connect(settings: RaySettings) -> bool:
             f"Cannot connect to {settings.where()}: {exc}. Check the address (`ray status` on the head node prints "
             "it), or leave --address out to start a local Ray."
         ) from None
-    return True
 
 
 def worker_env(settings: RaySettings) -> dict[str, str]:

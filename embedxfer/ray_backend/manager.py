@@ -72,7 +72,7 @@ class RayJobManager(ManagerBase):
         ray = import_ray()
         super().__init__(store, progress_interval)
         self._ray = ray
-        self._owns_ray = connect(self.settings)
+        self._disconnect = connect(self.settings)
         self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
         self._poll, self._force_after = poll_seconds, force_after
         self._mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
@@ -360,5 +360,5 @@ class RayJobManager(ManagerBase):
             self._ray.kill(self._mailbox)
         except Exception:  # noqa: BLE001 - Ray may already be gone
             pass
-        if self._owns_ray:
-            self._ray.shutdown()
+        if self._disconnect is not None:
+            self._disconnect()

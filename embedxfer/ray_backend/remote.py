@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +23,18 @@ from embedxfer.trials import TrialContext, TrialSpec
 class Relay:
     """Collects a trial's reports and metric rows and posts them to the mailbox from its own thread.
 
-    Posts never block while the trial runs: Ray lends a task's CPUs to other tasks while it waits in
-    `ray.get`, so a blocking post would let a second trial start on CPUs this one still uses. Each reply
-    (whether to stop) is read once it has arrived. Only the last post, after the trial ended, is waited for,
-    so every row is in the mailbox before the task returns (a caller's actor calls run in order)."""
+    Nothing here waits on Ray while the trial runs: Ray lends a task's CPUs to other tasks while it waits in
+    `ray.get` or `ray.wait` (even `ray.wait(timeout=0)`), so that would start another trial on CPUs this one
+    still uses. Each post's reply (whether to stop) arrives through a future's callback. After the trial ended,
+    `finish` waits on those futures (plain futures, not Ray's calls), so every row is in the mailbox before
+    the task returns."""
 
     def __init__(self, mailbox: Any, trial_id: str, cancel: threading.Event) -> None:
         self.mailbox, self.trial_id, self.cancel = mailbox, trial_id, cancel
         self._lock = threading.Lock()
         self._batch: list[tuple[str, Any]] = []
         self._latest: dict[str, Any] | None = None
-        self._replies: list[Any] = []
+        self._replies: list[Future] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"relay-{trial_id}", daemon=True)
 
@@ -44,26 +47,22 @@ class Relay:
             self._batch.append(("metrics", (int(step), {k: float(v) for k, v in metrics.items()})))
 
     def post(self, extra: list[tuple[str, Any]] | None = None) -> None:
-        """Post what was collected (`extra` first) without waiting; then read the replies that have arrived."""
-        import ray
-
+        """Post what was collected (`extra` first) without waiting for the reply."""
         with self._lock:
             batch, self._batch = list(extra or []) + self._batch, []
             if self._latest is not None:
                 batch.append(("progress", self._latest))
                 self._latest = None
-            self._replies.append(self.mailbox.post.remote(self.trial_id, batch))
-            replies = list(self._replies)
-        arrived, _ = ray.wait(replies, num_returns=len(replies), timeout=0)
-        self._read(arrived)
+            reply = self.mailbox.post.remote(self.trial_id, batch).future()
+            self._replies = [r for r in self._replies if not r.done()] + [reply]
+        reply.add_done_callback(self._read)
 
-    def _read(self, replies: list[Any]) -> None:
-        import ray
-
-        if any(ray.get(replies)):
-            self.cancel.set()
-        with self._lock:
-            self._replies = [r for r in self._replies if r not in replies]
+    def _read(self, reply: Future) -> None:
+        try:
+            if reply.result():
+                self.cancel.set()
+        except Exception:  # noqa: BLE001 - a lost post costs live progress only; the outcome still comes back
+            pass
 
     def start(self) -> None:
         self._thread.start()
@@ -75,7 +74,7 @@ class Relay:
         self.post()
         with self._lock:
             replies = list(self._replies)
-        self._read(replies)
+        wait_futures(replies, timeout=60)
 
     def _loop(self) -> None:
         while not self._done.wait(POST_SECONDS):
