@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 
 import pytest
@@ -194,3 +195,13 @@ def test_sidebar_and_run_page_show_the_ray_backend(app_env, monkeypatch, tiny_ch
     assert list(_progress_frame(progress)["backend"]) == ["ray", "ray"]
     threaded = {tid: {**p, "backend": "thread"} for tid, p in progress.items()}
     assert "backend" not in _progress_frame(threaded)  # a thread run's table looks as it always did
+
+
+def test_without_ray_installed_the_ray_backend_says_how_to_install_it(monkeypatch, embedxfer_home):
+    from embedxfer.backends import open_manager
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as it does where Ray is not installed
+    with pytest.raises(EmbedxferError, match=r"needs the `ray` package.*make cluster"):
+        open_manager(backend="ray")
+    with open_manager(backend="thread", workers={"cpu": 1}) as manager:  # the thread backend never needs it
+        assert manager.describe() == {"backend": "thread"}
