@@ -20,14 +20,14 @@ import streamlit as st
 
 from embedxfer import paths
 from embedxfer.devices import ENV_WORKERS
+from embedxfer.ray_backend.settings import ENV_ADDRESS, ENV_BACKEND, ENV_CPUS, ENV_GPUS, ENV_RETRIES
 
 if TYPE_CHECKING:
     from embedxfer.job_base import ManagerBase
     from embedxfer.store import Store
 
 #: settings that choose the manager: a change gets a new one (the cache key holds their values)
-_MANAGER_ENV = ("EMBEDXFER_BACKEND", ENV_WORKERS, "EMBEDXFER_RAY_ADDRESS", "EMBEDXFER_RAY_CPUS_PER_TRIAL")
-_MANAGER_ENV += ("EMBEDXFER_RAY_GPUS_PER_TRIAL", "EMBEDXFER_RAY_RETRIES")
+_MANAGER_ENV = (ENV_BACKEND, ENV_WORKERS, ENV_ADDRESS, ENV_CPUS, ENV_GPUS, ENV_RETRIES)
 
 
 def _release(manager: ManagerBase) -> None:

@@ -262,6 +262,7 @@ class TrialRows(Database):
             if row is None or row[0] != "running":
                 return False
             self._requeue_rows(conn, [trial_id])
+            self._touch(conn, trial_id, time.time())
             return True
 
         changed = self._write(update)
@@ -279,7 +280,6 @@ class TrialRows(Database):
             )
             conn.execute("DELETE FROM step_metrics WHERE trial_id = ?", (trial_id,))
             conn.execute("DELETE FROM final_metrics WHERE trial_id = ?", (trial_id,))
-            self._touch(conn, trial_id, time.time())
 
     def activity(self, since: float) -> dict[str, int]:
         """Counts for a sidebar: trials running, queued, and finished since `since` (unix seconds)."""
