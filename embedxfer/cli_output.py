@@ -42,12 +42,15 @@ def print_result(store: Any, experiment_id: str, as_json: bool) -> dict[str, Any
     print_experiment(result)
     frame = paired(data) if paired else None
     if frame is not None and not frame.empty:
+        from embedxfer.results.summary import with_interval_text
+
         print("\npaired comparisons (difference per seed, mean and 95% interval)")
+        shown = with_interval_text(frame, fmt)  # one paired seed: "n=1, no interval", never [x, x]
         rows = [
             {k: fmt(v) if isinstance(v, float) else v for k, v in row.items()}
-            for row in frame.to_dict(orient="records")
+            for row in shown.to_dict(orient="records")
         ]
-        print_table(rows, list(frame.columns))
+        print_table(rows, list(shown.columns))
     return result
 
 
@@ -77,6 +80,7 @@ def print_experiment(result: dict[str, Any]) -> None:
     print_table(trials, columns)
     if result["summary"]:
         from embedxfer.results.summary import primary_metric, shown_in_summary
+        from embedxfer.stats import format_ci
 
         primary = primary_metric(result["kind"], result["config"])
         print("\nsummary (mean and 95% interval over seeds)")
@@ -86,7 +90,7 @@ def print_experiment(result: dict[str, Any]) -> None:
                 "params": json.dumps(s["params"]) if s["params"] else "",
                 "metric": s["metric"],
                 "mean": fmt(s["mean"]),
-                "95% CI": f"[{fmt(s['ci_low'])}, {fmt(s['ci_high'])}]",
+                "95% CI": format_ci(s["ci_low"], s["ci_high"], s["n"], fmt),  # n=1: "n=1, no interval"
                 "n": s["n"],
             }
             for s in result["summary"]
@@ -96,6 +100,7 @@ def print_experiment(result: dict[str, Any]) -> None:
 
 
 def fmt(value: Any) -> str:
+    """A number as the CLI's tables print it: whole floats of at least 1 as ints, other floats to 4 decimals."""
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
         return str(int(value))  # step and parameter counts
     return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,18 +1,20 @@
 """Plotly figure builders: pure functions from data frames to figures.
 
 Pages, the CLI's HTML/PNG export and tests all call these; none of them reads the store.
-Intervals are 95% over seeds (see `embedxfer.stats`); a single seed is drawn without a band.
+Intervals are 95% over seeds (see `embedxfer.stats`). A point from a single seed has no interval: it is drawn
+without a whisker or band (never a zero-width one) and its hover text says "n=1, no interval".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from embedxfer.stats import mean_interval
+from embedxfer.stats import format_ci, has_interval, mean_interval
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569")
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2))
@@ -27,16 +29,45 @@ def rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def interval_whiskers(stats: list[Any], thickness: float = 1.5) -> dict[str, Any]:
-    """A bar trace's `error_y` for a list of `stats.Interval`s: asymmetric whiskers from ci_low to ci_high."""
+def whiskers(
+    means: Iterable[Any], lows: Iterable[Any], highs: Iterable[Any], ns: Iterable[Any], thickness: float = 1.5
+) -> dict[str, Any]:
+    """A trace's `error_y`: asymmetric whiskers from low to high per point, none where a point has no interval
+    (n < 2, or a missing end), and `visible=False` when no point has one."""
+    plus, minus = [], []
+    for mean, low, high, n in zip(means, lows, highs, ns, strict=True):
+        shown = has_interval(low, high, n)
+        plus.append(float(high) - float(mean) if shown else np.nan)
+        minus.append(float(mean) - float(low) if shown else np.nan)
+    if not any(np.isfinite(plus)):
+        return dict(visible=False)
+    # NumPy arrays, not lists: plotly writes them as typed arrays, which keep NaN, and plotly.js draws no whisker
+    # for a NaN. A list would carry NaN as JSON null, which plotly.js reads as 0: a zero-width whisker.
     return dict(
         type="data",
         symmetric=False,
-        array=[s.ci_high - s.mean for s in stats],
-        arrayminus=[s.mean - s.ci_low for s in stats],
+        array=np.asarray(plus, dtype=float),
+        arrayminus=np.asarray(minus, dtype=float),
         color="#111827",
         thickness=thickness,
     )
+
+
+def interval_whiskers(stats: list[Any], thickness: float = 1.5) -> dict[str, Any]:
+    """`whiskers` for a list of `stats.Interval`s: from ci_low to ci_high, none for a point without an interval."""
+    return whiskers(
+        [s.mean for s in stats], [s.ci_low for s in stats], [s.ci_high for s in stats], [s.n for s in stats], thickness
+    )
+
+
+def interval_hover(lows: Iterable[Any], highs: Iterable[Any], ns: Iterable[Any]) -> list[str]:
+    """Per point, '95% CI [low, high], n=3' or 'n=1, no interval': the interval part of a hover text."""
+    return [
+        f"95% CI {format_ci(low, high, n, '.4f')}, n={int(n)}"
+        if has_interval(low, high, n)
+        else format_ci(low, high, n)
+        for low, high, n in zip(lows, highs, ns, strict=True)
+    ]
 
 
 def empty_figure(message: str, title: str = "") -> go.Figure:
@@ -73,9 +104,8 @@ def plot_condition_summary(
                 name=name,
                 marker_color=rgba(_color(gi), 0.75),
                 error_y=interval_whiskers(stats),
-                customdata=[[s.n, s.ci_low, s.ci_high] for s in stats],
-                hovertemplate="%{x}<br>mean %{y:.4f}<br>95% CI [%{customdata[1]:.4f}, %{customdata[2]:.4f}]"
-                "<br>n=%{customdata[0]}<extra>" + name + "</extra>",
+                customdata=interval_hover([s.ci_low for s in stats], [s.ci_high for s in stats], [s.n for s in stats]),
+                hovertemplate="%{x}<br>mean %{y:.4f}<br>%{customdata}<extra>" + name + "</extra>",
             )
         )
         fig.add_trace(
@@ -110,12 +140,13 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
         for step, at_step in part.groupby("step"):
             s = mean_interval(at_step["value"])
             rows.append((step, s.mean, s.ci_low, s.ci_high, s.n))
-        frame = pd.DataFrame(rows, columns=["step", "mean", "low", "high", "n"]).sort_values("step")
-        if frame["n"].max() > 1:
+        frame = _interval_frame(rows, "step").sort_values("step")
+        band = _band_outline(frame, "step")
+        if band is not None:
             fig.add_trace(
                 go.Scatter(
-                    x=list(frame["step"]) + list(frame["step"])[::-1],
-                    y=list(frame["high"]) + list(frame["low"])[::-1],
+                    x=band[0],
+                    y=band[1],
                     fill="toself",
                     fillcolor=rgba(color, 0.15),
                     line=dict(width=0),
@@ -139,14 +170,41 @@ def plot_training_curves(steps: pd.DataFrame, metric: str = "train_loss", *, tit
     return fig
 
 
+def _interval_frame(rows: Sequence[tuple], x: str) -> pd.DataFrame:
+    """Rows (x, mean, low, high, n) as a frame whose low and high are floats, NaN where a point has no interval
+    (None from `stats`; an all-None column would otherwise stay object-typed and break arithmetic)."""
+    frame = pd.DataFrame(list(rows), columns=[x, "mean", "low", "high", "n"])
+    return frame.astype({"mean": float, "low": float, "high": float})
+
+
+def _band_outline(stats: pd.DataFrame, x: str) -> tuple[list, list] | None:
+    """The x and y of a 95% band: one closed outline per run of consecutive points that have an interval, runs
+    separated by None (plotly's fill="toself" closes each segment of a trace with gaps on its own), so the band
+    stops at a point without an interval instead of pinching to zero width there. None when no point has one."""
+    xs: list = []
+    ys: list = []
+    run: list[tuple] = []
+    points = zip(stats[x], stats["low"], stats["high"], stats["n"], strict=True)
+    for point in [*points, None]:  # None: the end, which closes the last run
+        if point is not None and has_interval(*point[1:]):
+            run.append(point)
+            continue
+        if run:
+            xs += [*(p[0] for p in run), *(p[0] for p in run[::-1]), None]
+            ys += [*(p[2] for p in run), *(p[1] for p in run[::-1]), None]
+            run = []
+    return (xs[:-1], ys[:-1]) if xs else None
+
+
 def curve_stats(frame: pd.DataFrame, x: str, value: str) -> pd.DataFrame:
-    """Mean and 95% interval of `value` over the rows (seeds) at each `x`: columns x, mean, low, high, n."""
+    """Mean and 95% interval of `value` over the rows (seeds) at each `x`: columns x, mean, low, high, n (low and
+    high NaN at a point from one seed)."""
     rows = []
     for at, part in frame.groupby(x, sort=True):
         s = mean_interval(part[value])
         if s.n:
             rows.append((at, s.mean, s.ci_low, s.ci_high, s.n))
-    return pd.DataFrame(rows, columns=[x, "mean", "low", "high", "n"])
+    return _interval_frame(rows, x)
 
 
 def add_band_line(
@@ -165,11 +223,12 @@ def add_band_line(
     """A mean line with its 95% band (the band only where n > 1) onto `fig` (or one of its subplots)."""
     where = dict(row=row, col=col) if row is not None else {}
     group = legendgroup or name
-    if not stats.empty and stats["n"].max() > 1:
+    band = _band_outline(stats, x)
+    if band is not None:
         fig.add_trace(
             go.Scatter(
-                x=list(stats[x]) + list(stats[x])[::-1],
-                y=list(stats["high"]) + list(stats["low"])[::-1],
+                x=band[0],
+                y=band[1],
                 fill="toself",
                 fillcolor=rgba(color, 0.12 if dash else 0.18),
                 mode="lines",  # plotly adds markers to a short trace otherwise: dots on the band's edge
@@ -191,9 +250,8 @@ def add_band_line(
             showlegend=showlegend,
             line=dict(color=color, width=2.5, dash=dash),
             marker=dict(size=7),
-            customdata=stats[["low", "high", "n"]].to_numpy(),
-            hovertemplate=f"{name}<br>{x} %{{x}}: %{{y:.4f}}<br>95% CI [%{{customdata[0]:.4f}}, "
-            "%{customdata[1]:.4f}], n=%{customdata[2]}<extra></extra>",
+            customdata=interval_hover(stats["low"], stats["high"], stats["n"]),
+            hovertemplate=f"{name}<br>{x} %{{x}}: %{{y:.4f}}<br>%{{customdata}}<extra></extra>",
         ),
         **where,
     )
@@ -241,7 +299,8 @@ def plot_curves(
 def plot_interval_bars(
     rows: pd.DataFrame, *, x: str, group: str, title: str, x_title: str, y_title: str, zero_line: bool = False
 ) -> go.Figure:
-    """Bars with 95% interval whiskers: `rows` has columns x, group, mean, low, high, n (one bar each)."""
+    """Bars with 95% interval whiskers: `rows` has columns x, group, mean, low, high, n (one bar each; low and high
+    None or NaN for a bar without an interval, which gets no whisker)."""
     if rows.empty:
         return empty_figure("Nothing to compare yet.", title)
     fig = go.Figure()
@@ -252,17 +311,9 @@ def plot_interval_bars(
                 y=part["mean"],
                 name=f"{group}={key}",
                 marker_color=rgba(_color(i), 0.8),
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=part["high"] - part["mean"],
-                    arrayminus=part["mean"] - part["low"],
-                    color="#111827",
-                    thickness=1.5,
-                ),
-                customdata=part[["low", "high", "n"]].to_numpy(),
-                hovertemplate="%{x}: %{y:.4f}<br>95% CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]"
-                "<br>n=%{customdata[2]}<extra></extra>",
+                error_y=whiskers(part["mean"], part["low"], part["high"], part["n"]),
+                customdata=interval_hover(part["low"], part["high"], part["n"]),
+                hovertemplate="%{x}: %{y:.4f}<br>%{customdata}<extra></extra>",
             )
         )
     if zero_line:
@@ -308,14 +359,11 @@ def gain_heatmap(
 ) -> go.Heatmap:
     """Signed paired gains as a heatmap trace: one cell per row of `frame` (columns `y`, `x`, mean, low, high, n, in
     the order rows and columns first appear), red/blue around 0 on the symmetric range +-bound, each cell showing
-    its mean, 95% interval and n."""
+    its mean, 95% interval and n (or "n=1, no interval")."""
     ys, xs = list(dict.fromkeys(frame[y])), list(dict.fromkeys(frame[x]))
     cells = {(getattr(r, y), getattr(r, x)): r for r in frame.itertuples(index=False)}
     z = [[cells[(a, b)].mean if (a, b) in cells else None for b in xs] for a in ys]
-    text = [
-        [f"{c.mean:+.3f}<br>[{c.low:+.3f}, {c.high:+.3f}]<br>n={c.n}" if (c := cells.get((a, b))) else "" for b in xs]
-        for a in ys
-    ]
+    text = [[_cell_text(c) if (c := cells.get((a, b))) else "" for b in xs] for a in ys]
     return go.Heatmap(
         z=z,
         x=xs,
@@ -330,3 +378,9 @@ def gain_heatmap(
         colorbar=dict(title=colorbar),
         hovertemplate=hovertemplate,
     )
+
+
+def _cell_text(cell: Any) -> str:
+    """A heatmap cell's text: mean, interval and n on three lines, or the mean over 'n=1, no interval'."""
+    text = f"{cell.mean:+.3f}<br>{format_ci(cell.low, cell.high, cell.n, '+.3f')}"
+    return text + (f"<br>n={int(cell.n)}" if has_interval(cell.low, cell.high, cell.n) else "")

@@ -7,7 +7,15 @@ import math
 import pandas as pd
 import pytest
 
-from embedxfer.stats import bootstrap_interval, finite_values, mean_interval, summarize, t_interval
+from embedxfer.stats import (
+    bootstrap_interval,
+    finite_values,
+    format_ci,
+    format_interval,
+    mean_interval,
+    summarize,
+    t_interval,
+)
 
 
 def test_t_interval_matches_hand_computation():
@@ -29,12 +37,14 @@ def test_t_interval_two_values_and_other_confidence():
     assert narrower.ci_high == pytest.approx(0.85 + 0.3156876, abs=1e-6)
 
 
-def test_single_value_collapses_to_the_mean_and_empty_is_nan():
+def test_single_value_has_a_mean_and_no_interval_and_empty_has_neither():
+    # an interval from one value is undefined: None, never a zero-width [0.7, 0.7]
     one = t_interval([0.7])
-    assert (one.mean, one.ci_low, one.ci_high, one.n) == (0.7, 0.7, 0.7, 1)
+    assert (one.mean, one.ci_low, one.ci_high, one.n) == (0.7, None, None, 1) and not one.has_interval
     none = t_interval([])
-    assert none.n == 0 and math.isnan(none.mean) and math.isnan(none.ci_low)
-    assert bootstrap_interval([0.7]).to_dict() == {"mean": 0.7, "ci_low": 0.7, "ci_high": 0.7, "n": 1}
+    assert none.n == 0 and math.isnan(none.mean) and none.ci_low is None and none.ci_high is None
+    assert bootstrap_interval([0.7]).to_dict() == {"mean": 0.7, "ci_low": None, "ci_high": None, "n": 1}
+    assert t_interval([0.6, 0.8]).has_interval
 
 
 def test_non_finite_values_are_dropped():
@@ -80,6 +90,19 @@ def test_summarize_groups_in_first_seen_order():
         ["a", "acc", 3],
         ["a", "loss", 3],
     ]
+    b_loss = out[(out.condition == "b") & (out.metric == "loss")].iloc[0]
+    assert b_loss["mean"] == 1.0 and pd.isna(b_loss["ci_low"]) and pd.isna(b_loss["ci_high"])  # one value
     a_acc = out[(out.condition == "a") & (out.metric == "acc")].iloc[0]
     # 1, 2, 3: mean 2, s = 1, sem = 0.5773503, t_{0.975, 2} = 4.3026527 -> half 2.4841377
     assert a_acc["ci_high"] == pytest.approx(2 + 2.4841377, abs=1e-6)
+
+
+def test_one_helper_spells_an_interval_or_its_absence():
+    assert format_interval(0.666, 0.6, 0.7, 3) == "0.666 [0.6, 0.7]"
+    assert format_interval(0.666, None, None, 1) == "0.666 (n=1, no interval)"
+    # n=0: no mean, no interval, no crash; NaN ends (a table cell) count as missing
+    assert format_interval(float("nan"), None, None, 0) == "– (n=0, no interval)"
+    assert format_interval(0.5, float("nan"), float("nan"), 2) == "0.5 (n=2, no interval)"
+    assert format_ci(0.6, 0.7, 2, ".2f") == "[0.60, 0.70]" and format_ci(None, None, 1) == "n=1, no interval"
+    assert format_ci(1.0, 2.0, float("nan")) == "n=0, no interval"
+    assert t_interval([0.25]).text(".2f") == "0.25 (n=1, no interval)"

@@ -52,14 +52,22 @@ PAIRED_TITLE = "Paired comparisons (per seed, 95% interval)"
 
 
 def kind_tables(kind: str) -> list[tuple[str, Callable[[ExperimentData], pd.DataFrame]]]:
-    """(title, build) of every table a kind adds to the summary: its paired comparisons, then its declared tables;
-    the run page's tabs and the HTML report both read this list."""
+    """(title, build) of every table a kind adds to the summary: its paired comparisons (as shown: the interval
+    as text), then its declared tables; the run page's tabs and the HTML report both read this list."""
     try:
         registered = get_kind(kind)
     except EmbedxferError:
         return []
-    paired = [(PAIRED_TITLE, registered.paired)] if registered.paired else []
+    paired = [(PAIRED_TITLE, _shown(registered.paired))] if registered.paired else []
     return paired + [(spec.title, spec.build) for spec in registered.tables]
+
+
+def _shown(paired: Callable[[ExperimentData], pd.DataFrame]) -> Callable[[ExperimentData], pd.DataFrame]:
+    """The paired builder as tables show it: low and high as one interval text column ('n=1, no interval' for one
+    paired seed), through the one helper that `show` uses too."""
+    from embedxfer.results.summary import with_interval_text
+
+    return lambda data: with_interval_text(paired(data))
 
 
 def downloads_for(kind: str) -> list[DownloadSpec]:

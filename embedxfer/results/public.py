@@ -4,6 +4,8 @@
     {"experiment_id", "kind", "status", "config",
      "trials": [{"trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend"}],
      "summary": [{"condition", "params", "metric", "mean", "ci_low", "ci_high", "n"}]}
+
+ci_low and ci_high are null where n is 1: one seed gives a mean and no interval.
 """
 
 from __future__ import annotations

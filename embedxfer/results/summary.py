@@ -2,21 +2,21 @@
 
 Every view of an experiment's results (the CLI's JSON, the run page's table, the HTML report, the figures)
 reads the summary computed here: per (condition, the kind's group params) and metric, the mean over the
-completed trials' seeds with a 95% Student-t interval (`embedxfer.stats`). The primary metric, shown first
-everywhere, is the kind's (`ExperimentKind.primary_metric_for`); for a kind that is no longer installed it is
-the first test metric present.
+completed trials' seeds with a 95% Student-t interval (`embedxfer.stats`; none from one seed: ci_low and ci_high
+null, shown as "n=1, no interval"). The primary metric, shown first everywhere, is the kind's
+(`ExperimentKind.primary_metric_for`); for a kind that is no longer installed it is the first test metric present.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import get_kind
-from embedxfer.stats import mean_interval
+from embedxfer.stats import format_ci, format_interval, mean_interval
 
 #: Metrics the summary table and the report show (training-time numbers stay in the per-trial view).
 SHOWN_PREFIXES = ("test_", "val_")
@@ -67,7 +67,8 @@ def summarize_trials(
     primary: str,
 ) -> list[dict[str, Any]]:
     """[{condition, params, metric, mean, ci_low, ci_high, n}] over the completed trials, groups in first-seen
-    order, the primary metric first within each group; metrics without a finite value in a group are left out."""
+    order, the primary metric first within each group; metrics without a finite value in a group are left out.
+    ci_low and ci_high are None (JSON null) for a group of one seed."""
     names = sorted({name for values in metrics.values() for name in values}, key=lambda m: (m != primary, m))
     groups: dict[str, tuple[str, dict[str, Any], list[Mapping[str, float | None]]]] = {}
     for trial in trials:
@@ -88,8 +89,8 @@ def summarize_trials(
 
 
 def summary_table(result: Mapping[str, Any], primary: str | None = None) -> Any:
-    """The summary as a table: one row per (condition, group), a 'mean [low, high]' column per test/val metric
-    (the primary one first) and n. What the run page and the HTML report show."""
+    """The summary as a table: one row per (condition, group), a 'mean [low, high]' (or 'mean (n=1, no interval)')
+    column per test/val metric (the primary one first) and n. What the run page and the HTML report show."""
     import pandas as pd
 
     rows: dict[tuple, dict[str, Any]] = {}
@@ -102,7 +103,7 @@ def summary_table(result: Mapping[str, Any], primary: str | None = None) -> Any:
         row = rows.setdefault(
             (item["condition"], params), {"condition": item["condition"], **({"group": params} if params else {})}
         )
-        row[metric] = f"{_fmt(item['mean'])} [{_fmt(item['ci_low'])}, {_fmt(item['ci_high'])}]"
+        row[metric] = format_interval(item["mean"], item["ci_low"], item["ci_high"], item["n"])
         row["n"] = item["n"]
         if metric not in metrics:
             metrics.append(metric)
@@ -112,5 +113,18 @@ def summary_table(result: Mapping[str, Any], primary: str | None = None) -> Any:
     return frame[[*front, *metrics, "n"]] if not frame.empty else frame
 
 
-def _fmt(value: Any) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+#: The column that replaces a paired table's low and high when it is shown (`with_interval_text`).
+INTERVAL_COLUMN = "95% CI"
+
+
+def with_interval_text(frame: Any, number: str | Callable[[Any], str] = ".4g") -> Any:
+    """A table with numeric `low`, `high` and `n` columns (a kind's paired comparisons) as it is shown: low and high
+    replaced, where low stood, by one text column '[low, high]', or 'n=1, no interval' for a row without an
+    interval. The run page, the HTML report and `show` all print paired tables through this; the kinds' figures
+    read the numeric frame. A frame without those columns is returned unchanged."""
+    if not {"low", "high", "n"} <= set(frame.columns):
+        return frame
+    text = [format_ci(lo, hi, n, number) for lo, hi, n in zip(frame["low"], frame["high"], frame["n"], strict=True)]
+    shown = frame.drop(columns=["high"]).rename(columns={"low": INTERVAL_COLUMN})
+    shown[INTERVAL_COLUMN] = text
+    return shown

@@ -48,8 +48,9 @@ def _by_seed(frame: pd.DataFrame, task: str, condition: str, column: str) -> dic
 
 def efficiency_ratio(random: dict[int, float], pretrained: dict[int, float], steps: float) -> tuple:
     """(geometric-mean ratio random/pretrained of steps to threshold, low, high, n, censored): paired by seed, a
-    t-interval on the log ratios. A run that never reached the threshold counts as `steps` (so a ratio with the
-    random side censored is a lower bound); seeds where pretrained never reached it are left out."""
+    t-interval on the log ratios (low and high None below two seeds). A run that never reached the threshold counts
+    as `steps` (so a ratio with the random side censored is a lower bound); seeds where pretrained never reached it
+    are left out."""
     from embedxfer.stats import t_interval
 
     logs, censored = [], 0
@@ -61,8 +62,8 @@ def efficiency_ratio(random: dict[int, float], pretrained: dict[int, float], ste
             theirs, censored = steps, censored + 1
         logs.append(math.log(theirs / ours))
     interval = t_interval(logs)
-    if interval.n == 0:
-        return (math.nan, math.nan, math.nan, 0, censored)
+    if not interval.has_interval:  # one paired seed: its ratio and no interval (none, NaN, without any seed)
+        return (math.exp(interval.mean), None, None, interval.n, censored)
     return (math.exp(interval.mean), math.exp(interval.ci_low), math.exp(interval.ci_high), interval.n, censored)
 
 

@@ -159,7 +159,7 @@ def receiver_curves(data: ExperimentData) -> go.Figure:
         stats = mean_interval(origin.loc[origin["setting"] == setting, name])
         if not stats.n:
             continue
-        label = f"origin {stats.mean:.3f}" + (f" [{stats.ci_low:.3f}, {stats.ci_high:.3f}]" if stats.n > 1 else "")
+        label = f"origin {stats.text('.3f')}"  # one origin seed: "origin 0.812 (n=1, no interval)"
         fig.add_hline(
             y=stats.mean,
             line=dict(color="#475569", dash="dash", width=1.5),
