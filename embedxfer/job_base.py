@@ -30,6 +30,8 @@ class ManagerBase:
         self.progress_interval = progress_interval
         self._cond = threading.Condition()
         self._progress: dict[str, dict[str, Any]] = {}
+        #: trial_id -> the (step, total) last written to the store
+        self._persisted: dict[str, tuple[int | None, int | None]] = {}
         self._stopping = False
         self.interrupted_at_start = self.store.mark_interrupted()
 
@@ -70,12 +72,30 @@ class ManagerBase:
         if now - last_persist[0] < self.progress_interval:
             return False
         last_persist[0] = now
+        return self._persist_progress(trial_id, merged)
+
+    def _persist_progress(self, trial_id: str, progress: dict[str, Any]) -> bool:
+        """Write a trial's step/total; True when the store says it was asked to cancel."""
+        pair = _step_total(progress)
         try:
-            return self.store.update_progress(
-                trial_id, int_or_none(merged.get("step")), int_or_none(merged.get("total"))
-            )
+            cancel = self.store.update_progress(trial_id, *pair)
         except EmbedxferError:
             return False  # progress is best effort; the trial goes on
+        with self._cond:
+            self._persisted[trial_id] = pair
+        return cancel
+
+    def _sync_running(self, trial_ids: list[str]) -> set[str]:
+        """For running trials that may have gone quiet (loading, evaluating, waiting): write progress the throttle
+        held back, and return those someone (maybe another process) asked to cancel."""
+        with self._cond:
+            latest = {t: dict(self._progress[t]) for t in trial_ids if t in self._progress}
+            pending = {t: p for t, p in latest.items() if self._persisted.get(t) != _step_total(p)}
+        cancelled = {trial_id for trial_id, progress in pending.items() if self._persist_progress(trial_id, progress)}
+        try:
+            return cancelled | self.store.cancel_requested([t for t in trial_ids if t not in pending])
+        except EmbedxferError:
+            return cancelled  # the store is busy or gone for a moment: ask again next time
 
     def _latest(self, trial_id: str) -> dict[str, Any]:
         with self._cond:
@@ -157,3 +177,7 @@ class ManagerBase:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _step_total(progress: dict[str, Any]) -> tuple[int | None, int | None]:
+    return int_or_none(progress.get("step")), int_or_none(progress.get("total"))

@@ -63,13 +63,17 @@ class JobManager(ManagerBase):
         workers: Mapping[str, int] | None = None,
         *,
         progress_interval: float = 1.0,
+        cancel_poll_seconds: float = 1.0,
         metric_flush_rows: int = 500,
         metric_flush_seconds: float = 2.0,
         check_devices: bool = True,
     ) -> None:
         """`workers`: {device: count}, e.g. {"cpu": 1} or {"cuda:0": 1, "cpu": 1}; default `configured_workers()`
         (EMBEDXFER_WORKERS, else one per GPU + one CPU). `check_devices=False` skips checking that named GPUs
-        exist (tests use fake cuda workers)."""
+        exist (tests use fake cuda workers). Every `cancel_poll_seconds` running trials are synced with the store:
+        progress the throttle held back is written, and a cancel asked by another process (`embedxfer cancel`,
+        another dashboard) is picked up. A trial that is loading, evaluating or waiting reports nothing, so its own
+        reports alone would leave a stale step in the store and miss the cancel."""
         devices = worker_devices(configured_workers() if workers is None else workers, check_devices=check_devices)
         super().__init__(store, progress_interval)
         self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
@@ -80,6 +84,9 @@ class JobManager(ManagerBase):
         for worker in self._workers:
             worker.thread = threading.Thread(target=self._worker_loop, args=(worker,), name=worker.name, daemon=True)
             worker.thread.start()
+        self._cancel_poll_seconds = cancel_poll_seconds
+        self._watcher = threading.Thread(target=self._watch_running, name="embedxfer-watch-running", daemon=True)
+        self._watcher.start()
 
     # ---------------------------------------------------------------- submitting
     def submit(self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None = None) -> str:
@@ -168,6 +175,25 @@ class JobManager(ManagerBase):
                 if worker.thread is not None and worker.thread is not threading.current_thread():
                     worker.thread.join(timeout)
 
+    def _watch_running(self) -> None:
+        """Every `cancel_poll_seconds`: write the progress the throttle held back, and stop running trials that were
+        cancelled through the store (see __init__)."""
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                self._cond.wait(self._cancel_poll_seconds)
+                if self._stopping:
+                    return
+                running = list(self._running)
+            requested = self._sync_running(running)
+            with self._cond:
+                for trial_id in requested:
+                    item = self._running.get(trial_id)
+                    if item is not None:
+                        self._user_cancelled.add(trial_id)
+                        item.cancel.set()
+
     # ---------------------------------------------------------------- workers
     def _take(self, worker: _Worker) -> _Item | None:
         """The earliest queued trial this worker may run (caller holds the lock)."""
@@ -207,6 +233,7 @@ class JobManager(ManagerBase):
                     worker.current = None
                     self._running.pop(item.trial_id, None)
                     self._progress.pop(item.trial_id, None)
+                    self._persisted.pop(item.trial_id, None)
                     self._user_cancelled.discard(item.trial_id)
                     self._cond.notify_all()
                 release_memory(worker.device)

@@ -9,10 +9,13 @@ compatibility rule travel with the kind itself, so they need no registry of thei
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from embedxfer.plugins import ENV_PLUGINS, load_plugins
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ class Registry(Generic[T]):
         self._lock = threading.RLock()
         self._loaded = False
         self._loading = False
+        #: the EMBEDXFER_PLUGINS value whose modules are imported (re-read at each lookup)
+        self._plugins_seen = ""
 
     def register(self, name: str, entry: T) -> T:
         """Add `entry`; registering the same object twice is a no-op, another object under a taken name an error."""
@@ -93,6 +98,15 @@ class Registry(Generic[T]):
             return iter([self._entries[name] for name in self._ordered()])
 
     def _load_builtins(self) -> None:
+        """The built-in modules (once), then the plugins named in EMBEDXFER_PLUGINS (docs: embedxfer/plugins.py)."""
+        self._load_modules()
+        plugins = os.environ.get(ENV_PLUGINS, "")
+        if plugins != self._plugins_seen and self._loaded:
+            with self._lock:
+                load_plugins(plugins)
+                self._plugins_seen = plugins
+
+    def _load_modules(self) -> None:
         if self._loaded:
             return
         with self._lock:  # other threads wait here until the built-ins are in

@@ -126,6 +126,27 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture()
+def gated():
+    """The test-only `gated` kind (tests/gated_kind.py), registered in this process for one test."""
+    from gate import GATED_KIND
+
+    from embedxfer.experiments import register_kind, unregister_kind
+    from embedxfer.plugins import load_plugin
+
+    kind = register_kind(load_plugin(str(GATED_KIND)).KIND)  # a no-op when the plugin import registered it
+    yield kind
+    unregister_kind(kind.name)
+
+
+@pytest.fixture()
+def gate(tmp_path):
+    """A gate folder for `gated` trials; the test opens it."""
+    from gate import Gate
+
+    return Gate(tmp_path / "gate")
+
+
+@pytest.fixture()
 def embedxfer_home(tmp_path, monkeypatch) -> Path:
     """A fresh EMBEDXFER_HOME for one test."""
     home = tmp_path / "home"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from gate import plugin_env
+from process_support import cli
 
 from embedxfer.cli import main
 
@@ -133,49 +132,31 @@ def test_unreadable_config_and_unknown_experiment(capsys, tmp_path, embedxfer_ho
     assert code != 0 and len(err.strip().splitlines()) == 1
 
 
-def test_ctrl_c_cancels_cleanly_and_records_it(tmp_path, tiny_checkpoints, embedxfer_home):
-    """SIGINT during a run: exit 130, trials end `cancelled` in the store, nothing left `running`.
-
-    Waits on states only: the signal goes out once a training step is observed in the store, and the run is far
-    too long (3,000 epochs) to end before it arrives, however busy the machine."""
-    config = write_config(
-        tmp_path / "long.json",
-        kind="finetune",
-        checkpoint=str(tiny_checkpoints["bert"]),
-        task="tweets-binary",
-        train_size=64,
-        seeds=[0],
-        epochs=3000,
-        batch_size=8,
-        max_length=16,
-        eval_size=32,
-        device="cpu",
-    )
-    env = os.environ | {"EMBEDXFER_HOME": str(embedxfer_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "embedxfer", "run", str(config)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_ctrl_c_cancels_cleanly_and_records_it(embedxfer_home, gated, gate):
+    """SIGINT during a run: exit 130, trials end `cancelled` in the store, nothing left `running`; `resume` then
+    completes it. The trial waits at a gate (tests/gated_kind.py) while the signal goes out, so it is mid-run
+    however fast or busy the machine; the child starts as from a terminal (SIGINT at its default)."""
     from embedxfer.store import Store
 
-    store = Store(embedxfer_home)
-
-    def training() -> bool:
-        rows = store.list_experiments()
-        return bool(rows) and any((t.get("step") or 0) > 0 for t in store.list_trials(rows[0]["experiment_id"]))
-
-    while not training():  # the test's own timeout guards against a hang
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate()
+    config = write_config(gate.folder.parent / "held.json", **gate.config(steps=4, hold_at=2))
+    env = {"EMBEDXFER_HOME": str(embedxfer_home), **plugin_env()}
+    with cli("run", str(config), env=env) as proc:
+        (trial_id,) = gate.wait_for(1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "cancelled experiment" in err
+    store = Store(embedxfer_home)
     (experiment,) = store.list_experiments()
-    assert [t["status"] for t in store.list_trials(experiment["experiment_id"])] == ["cancelled"]
+    assert f"cancelled experiment {experiment['experiment_id']}" in err
+    (trial,) = store.list_trials(experiment["experiment_id"])
+    assert (trial["trial_id"], trial["status"], trial["step"]) == (trial_id, "cancelled", 2)
+
+    gate.open()
+    with cli("resume", experiment["experiment_id"], "--json", env=env) as proc:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["status"] == "completed"
+    assert [t["step"] for t in store.list_trials(experiment["experiment_id"])] == [4]
 
 
 def test_symlink_loop_as_checkpoint_exits_2_with_a_sentence(capsys, tiny_config, tmp_path):

@@ -1,4 +1,5 @@
-"""The job manager, driven by a throwaway `dummy_sleep` kind (no torch, a few ms per trial)."""
+"""The job manager, driven by a throwaway `dummy_sleep` kind (no torch, a few ms per trial); tests that cancel,
+interrupt or resume a running trial hold it at a gate (the `gated` kind, tests/gated_kind.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ class DummyConfig(BaseConfig):
     seeds: list[int] = config_field(factory=lambda: [0], help="seeds")
     conditions: list[str] = config_field(factory=lambda: ["a"], help="one trial per condition and seed")
     steps: int = config_field(3, help="steps per trial")
-    sleep: float = config_field(0.0, help="seconds per step")
     fail: dict[str, str] = config_field(
         factory=dict, help="condition -> what goes wrong: runtime | user | oom | diverge | once | not_a_dict"
     )
@@ -47,8 +47,6 @@ def _run(config: DummyConfig, spec: TrialSpec, ctx) -> dict[str, float]:
     ctx.report({"phase": "loading"})  # like real kinds: a first report before the step count is known
     for step in range(config.steps):
         ctx.check_cancel()
-        if config.sleep:
-            time.sleep(config.sleep)
         loss = 1.0 / (step + 1)
         if mode == "diverge" and step == 2:
             raise TrialDiverged(step, float("nan"))
@@ -151,24 +149,24 @@ def test_trials_run_in_fifo_order(manager, store):
     assert [tid for tid, _ in RUN_LOG] == expected
 
 
-def test_cancel_queued_and_running(manager, store):
-    long = manager.submit(_config(steps=10_000, sleep=0.002))
+def test_cancel_queued_and_running(manager, store, gated, gate):
+    long = manager.submit(gate.config(steps=4, hold_at=2))
     queued = manager.submit(_config(seeds=[0, 1]))
-    _wait_for(lambda: store.get_trial(f"{long}-t000")["status"] == "running")
+    gate.wait_for(1)  # the trial is held mid-run until the gate opens, which it never does here
     assert manager.cancel(experiment_id=queued) == 2
     assert _statuses(store, queued) == ["cancelled", "cancelled"]  # at once, not when a worker gets there
     assert manager.cancel(trial_id=f"{long}-t000") == 1
     assert manager.wait(long, timeout=WAIT) == "cancelled"
     trial = store.get_trial(f"{long}-t000")
-    assert trial["status"] == "cancelled" and 0 < trial["step"] < 10_000
+    assert (trial["status"], trial["step"], trial["total_steps"]) == ("cancelled", 2, 4)
     assert any("cancelled" in e["message"] for e in store.events(long))
     after = manager.submit(_config())  # the worker is still there
     assert manager.wait(after, timeout=WAIT) == "completed"
 
 
-def test_cancel_through_the_store_from_another_process(manager, store):
-    exp_id = manager.submit(_config(steps=10_000, sleep=0.002))
-    _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["status"] == "running")
+def test_cancel_through_the_store_from_another_process(manager, store, gated, gate):
+    exp_id = manager.submit(gate.config())
+    gate.wait_for(1)
     Store(store.root).request_cancel(experiment_id=exp_id)  # what `embedxfer cancel` in another process does
     assert manager.wait(exp_id, timeout=WAIT) == "cancelled"
 
@@ -216,18 +214,23 @@ def test_resume_runs_only_unfinished(manager, store):
     assert manager.resume(exp_id) == 0
 
 
-def test_shutdown_interrupts_and_a_new_manager_resumes(store):
+def test_shutdown_interrupts_and_a_new_manager_resumes(store, gated, gate):
     manager = JobManager(store, workers={"cpu": 1}, progress_interval=0.02)
-    long = manager.submit(_config(steps=10_000, sleep=0.002))
-    queued = manager.submit(_config())
-    _wait_for(lambda: store.get_trial(f"{long}-t000")["status"] == "running")
-    manager.shutdown(wait=True, timeout=WAIT)
+    try:
+        long = manager.submit(gate.config())
+        queued = manager.submit(_config())
+        gate.wait_for(1)
+        manager.shutdown(wait=True, timeout=WAIT)
+    finally:
+        manager.shutdown(wait=False)
     assert _statuses(store, long) == ["interrupted"] and _statuses(store, queued) == ["interrupted"]
     with pytest.raises(RuntimeError):
         manager.submit(_config())
+    gate.open()
     with JobManager(store, workers={"cpu": 1}) as again:
-        assert again.resume(queued) == 1
+        assert again.resume(queued) == 1 and again.resume(long) == 1
         assert again.wait(queued, timeout=WAIT) == "completed"
+        assert again.wait(long, timeout=WAIT) == "completed"
 
 
 def test_device_routing(store):
@@ -250,11 +253,11 @@ def test_device_routing(store):
         JobManager(store, workers={"cpu": 0})
 
 
-def test_progress_and_active(manager, store):
-    exp_id = manager.submit(_config(steps=10_000, sleep=0.002))
-    _wait_for(lambda: manager.progress(exp_id)[f"{exp_id}-t000"].get("step", 0) >= 2)
+def test_progress_and_active(manager, store, gated, gate):
+    exp_id = manager.submit(gate.config(steps=4, hold_at=2))
+    gate.wait_for(1)
     entry = manager.progress(exp_id)[f"{exp_id}-t000"]
-    assert entry["status"] == "running" and entry["total"] == 10_000 and 0 < entry["loss"] <= 1
+    assert (entry["status"], entry["step"], entry["total"], entry["loss"]) == ("running", 2, 4, 0.5)
     _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["step"] > 0)  # persisted, throttled
     active = manager.active()
     assert active["running"] == 1 and active["workers"][0]["trial_id"] == f"{exp_id}-t000"
@@ -272,9 +275,9 @@ def test_bad_config_is_rejected_before_anything_is_stored(manager, store):
     assert store.list_experiments() == []
 
 
-def test_delete_cancels_then_removes(manager, store):
-    exp_id = manager.submit(_config(steps=10_000, sleep=0.002))
-    _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["status"] == "running")
+def test_delete_cancels_then_removes(manager, store, gated, gate):
+    exp_id = manager.submit(gate.config())
+    gate.wait_for(1)
     manager.delete(exp_id, timeout=WAIT)
     assert store.list_experiments() == []
 

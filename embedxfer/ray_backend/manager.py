@@ -311,6 +311,7 @@ class RayJobManager(ManagerBase):
         self.store.requeue_trial(task.trial_id)
         with self._cond:
             self._progress.pop(task.trial_id, None)
+            self._persisted.pop(task.trial_id, None)
         task.attempt += 1
         self._submit_task(task)
 
@@ -322,6 +323,7 @@ class RayJobManager(ManagerBase):
         with self._cond:
             self._tasks.pop(task.trial_id, None)
             self._progress.pop(task.trial_id, None)
+            self._persisted.pop(task.trial_id, None)
             self._user_cancelled.discard(task.trial_id)
             self._cond.notify_all()
         self._mailbox.forget.remote([task.trial_id])

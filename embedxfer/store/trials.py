@@ -80,6 +80,19 @@ class TrialRows(Database):
             raise StoreError(f"No trial {trial_id!r} in the store; `embedxfer show EXPERIMENT_ID` lists its trials.")
         return parse_trial(row)
 
+    def cancel_requested(self, trial_ids: Sequence[str]) -> set[str]:
+        """Which of `trial_ids` someone (maybe another process) asked to cancel, in one read."""
+        if not trial_ids:
+            return set()
+        marks = ", ".join("?" * len(trial_ids))
+        rows = self._read(
+            lambda conn: conn.execute(
+                f"SELECT id FROM trials WHERE id IN ({marks}) AND (cancel_requested OR status = 'cancelled')",
+                tuple(trial_ids),
+            ).fetchall()
+        )
+        return {row[0] for row in rows}
+
     def unfinished_trials(self, experiment_id: str) -> list[dict[str, Any]]:
         """Trials that are not completed (including any still queued or running in a live process)."""
         return [t for t in self.list_trials(experiment_id) if t["status"] != "completed"]
