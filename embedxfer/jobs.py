@@ -41,6 +41,8 @@ class _Item:
     spec: TrialSpec
     device: str  # as requested by the config: auto | cpu | cuda | cuda:N
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: its per-step metrics while it runs (the watcher flushes rows a quiet trial would hold back)
+    buffer: MetricBuffer | None = None
 
 
 @dataclass
@@ -63,17 +65,17 @@ class JobManager(ManagerBase):
         workers: Mapping[str, int] | None = None,
         *,
         progress_interval: float = 1.0,
-        cancel_poll_seconds: float = 1.0,
+        sync_seconds: float = 1.0,
         metric_flush_rows: int = 500,
         metric_flush_seconds: float = 2.0,
         check_devices: bool = True,
     ) -> None:
         """`workers`: {device: count}, e.g. {"cpu": 1} or {"cuda:0": 1, "cpu": 1}; default `configured_workers()`
         (EMBEDXFER_WORKERS, else one per GPU + one CPU). `check_devices=False` skips checking that named GPUs
-        exist (tests use fake cuda workers). Every `cancel_poll_seconds` running trials are synced with the store:
-        progress the throttle held back is written, and a cancel asked by another process (`embedxfer cancel`,
-        another dashboard) is picked up. A trial that is loading, evaluating or waiting reports nothing, so its own
-        reports alone would leave a stale step in the store and miss the cancel."""
+        exist (tests use fake cuda workers). Every `sync_seconds` running trials are synced with the store: metric
+        rows and progress that the batching held back are written, and a cancel asked by another process
+        (`embedxfer cancel`, another dashboard) is picked up. A trial that is loading, evaluating or waiting reports
+        nothing, so its own reports alone would leave a stale step and chart in the store and miss the cancel."""
         devices = worker_devices(configured_workers() if workers is None else workers, check_devices=check_devices)
         super().__init__(store, progress_interval)
         self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
@@ -84,7 +86,8 @@ class JobManager(ManagerBase):
         for worker in self._workers:
             worker.thread = threading.Thread(target=self._worker_loop, args=(worker,), name=worker.name, daemon=True)
             worker.thread.start()
-        self._cancel_poll_seconds = cancel_poll_seconds
+        self._sync_seconds = sync_seconds
+        self._watch_stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_running, name="embedxfer-watch-running", daemon=True)
         self._watcher.start()
 
@@ -157,6 +160,7 @@ class JobManager(ManagerBase):
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop the workers: queued trials and running ones (stopped at their next step) become `interrupted`, so
         `resume` can run them later. Idempotent."""
+        self._watch_stop.set()
         with self._cond:
             leftover = list(self._queue) if not self._stopping else []
             self._stopping = True
@@ -176,17 +180,18 @@ class JobManager(ManagerBase):
                     worker.thread.join(timeout)
 
     def _watch_running(self) -> None:
-        """Every `cancel_poll_seconds`: write the progress the throttle held back, and stop running trials that were
-        cancelled through the store (see __init__)."""
-        while True:
+        """Every `sync_seconds`: write the metric rows and progress a quiet trial holds back, and stop running
+        trials that were cancelled through the store (see __init__)."""
+        while not self._watch_stop.wait(self._sync_seconds):
             with self._cond:
-                if self._stopping:
-                    return
-                self._cond.wait(self._cancel_poll_seconds)
-                if self._stopping:
-                    return
-                running = list(self._running)
-            requested = self._sync_running(running)
+                running = dict(self._running)
+            for item in running.values():
+                try:
+                    if item.buffer is not None:
+                        item.buffer.flush_if_due()
+                except EmbedxferError:
+                    pass  # the store is busy for a moment: the rows stay buffered and go out later
+            requested = self._sync_running(list(running))
             with self._cond:
                 for trial_id in requested:
                     item = self._running.get(trial_id)
@@ -248,6 +253,7 @@ class JobManager(ManagerBase):
         if not store.start_trial(trial_id, worker.device, self.backend):
             return  # no longer queued: cancelled or taken elsewhere
         buffer = MetricBuffer(store, trial_id, max_rows=self._flush_rows, max_seconds=self._flush_seconds)
+        item.buffer = buffer
         ctx = TrialContext(
             trial_id=trial_id,
             device=worker.device,

@@ -69,7 +69,7 @@ def _run(config: GatedConfig, spec: TrialSpec, ctx: TrialContext) -> dict[str, f
             _wait_at_gate(gate, ctx)
         loss = 1.0 / (step + 1)
         ctx.report({"step": step + 1, "total": config.steps, "loss": loss})
-        ctx.log_metrics(step, {"loss": loss})
+        ctx.log_metrics(step, {"train_loss": loss})
     return {"test_accuracy": 0.5 + 0.01 * spec.seed, "steps": float(config.steps)}
 
 

@@ -17,15 +17,3 @@ def ray_config(checkpoint, **extra) -> dict:
         "eval_size": 32,
     }
     return {**config, **extra}
-
-
-def long_config(checkpoint) -> dict:
-    """One trial of a few thousand steps: long enough to act on while it runs."""
-    return ray_config(checkpoint, seeds=[0], freeze_variants=[], train_size=2000, epochs=20, batch_size=8)
-
-
-def medium_config(checkpoint, **extra) -> dict:
-    """750 steps a trial (about 10 s on 2 CPUs): time to kill its worker, short enough to run again."""
-    return ray_config(
-        checkpoint, **{"seeds": [0], "freeze_variants": [], "train_size": 2000, "epochs": 3, "batch_size": 8, **extra}
-    )

@@ -267,6 +267,19 @@ def test_progress_and_active(manager, store, gated, gate):
     assert active["running"] == 0 and active["finished_today"] >= 1 and active["workers"][0]["trial_id"] is None
 
 
+def test_a_quiet_trial_still_shows_its_latest_step_and_rows(store, gated, gate):
+    """A trial that stops reporting (here: held at the gate) still gets its throttled step and its batched metric
+    rows into the store, and a cancel from another process still reaches it."""
+    with JobManager(store, workers={"cpu": 1}, progress_interval=3600, metric_flush_seconds=0.2) as quiet:
+        exp_id = quiet.submit(gate.config(steps=4, hold_at=3))
+        gate.wait_for(1)
+        _wait_for(lambda: store.get_trial(f"{exp_id}-t000")["step"] == 3)
+        _wait_for(lambda: len(store.step_metrics(f"{exp_id}-t000")) == 3)
+        assert store.get_trial(f"{exp_id}-t000")["status"] == "running"
+        Store(store.root).request_cancel(experiment_id=exp_id)
+        assert quiet.wait(exp_id, timeout=WAIT) == "cancelled"
+
+
 def test_bad_config_is_rejected_before_anything_is_stored(manager, store):
     with pytest.raises(ConfigError, match="colour"):
         manager.submit(_config(colour="red"))

@@ -1,5 +1,7 @@
 """The Ray backend on a local Ray (2 CPUs, no dashboard): same rows as threads, cancel, lost workers, resume,
-what workers need, settings, the CLI and the sidebar. Waits are on states, never on elapsed time."""
+what workers need, settings, the CLI and the sidebar. Waits are on states, never on elapsed time: a trial that is
+cancelled or loses its worker is held at a gate (the `gated` kind, tests/gated_kind.py, which the workers import
+through EMBEDXFER_PLUGINS) until the test lets it go on."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import time
 
 import pytest
 import ray
+from gate import plugin_env
 from page_support import open_page, wait_finished
-from ray_support import long_config, medium_config, ray_config
+from ray_support import ray_config
 
 from embedxfer.errors import ConfigError, EmbedxferError
 from embedxfer.jobs import JobManager
@@ -31,7 +34,14 @@ TIMING = {"examples_per_second", "train_seconds"}
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray for the module (starting one costs seconds); managers find it connected and reuse it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, logging_level="warning")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        logging_level="warning",
+        runtime_env={"env_vars": plugin_env()},  # the workers know the `gated` kind; this process gets the fixture
+    )
     yield
     ray.shutdown()
 
@@ -48,7 +58,8 @@ def _wait_running(manager, experiment_id: str, *, key: str = "pid") -> tuple[str
 
 
 def test_ray_run_stores_the_same_rows_as_the_thread_backend(tmp_path, embedxfer_home, tiny_checkpoints):
-    config = ray_config(tiny_checkpoints["bert"])
+    # two trials of two steps: small enough that a core shared three ways finishes well inside the timeout
+    config = ray_config(tiny_checkpoints["bert"], seeds=[0], train_size=32, eval_size=16, max_length=16)
     stores = {"thread": Store(tmp_path / "threads"), "ray": Store(tmp_path / "ray")}
     with JobManager(stores["thread"], workers={"cpu": 1}) as manager:
         ids = {"thread": manager.submit(config)}
@@ -58,7 +69,7 @@ def test_ray_run_stores_the_same_rows_as_the_thread_backend(tmp_path, embedxfer_
         ids["ray"] = manager.submit(config)
         assert wait_finished(stores["ray"], ids["ray"]) == "completed"
     results = {name: experiment_json(stores[name], ids[name]) for name in stores}
-    assert len(results["ray"]["trials"]) == 4
+    assert len(results["ray"]["trials"]) == 2
     for threaded, rayed in zip(results["thread"]["trials"], results["ray"]["trials"], strict=True):
         assert (rayed["condition"], rayed["seed"], rayed["params"], rayed["status"]) == (
             threaded["condition"],
@@ -76,43 +87,46 @@ def test_ray_run_stores_the_same_rows_as_the_thread_backend(tmp_path, embedxfer_
     assert results["ray"]["summary"][0]["mean"] == pytest.approx(results["thread"]["summary"][0]["mean"], rel=1e-5)
 
 
-def test_cancel_stops_running_and_queued_ray_trials(embedxfer_home, tiny_checkpoints):
+def test_cancel_stops_running_and_queued_ray_trials(embedxfer_home, gated, gate):
     store = Store()
     with RayJobManager(store, RaySettings(cpus_per_trial=2)) as manager:
-        experiment_id = manager.submit({**long_config(tiny_checkpoints["bert"]), "seeds": [0, 1]})
+        experiment_id = manager.submit(gate.config(seeds=[0, 1], steps=4, hold_at=2))
         running, _ = _wait_running(manager, experiment_id)
+        assert gate.wait_for(1) == [running]
         assert manager.cancel(experiment_id=experiment_id) == 2
         assert wait_finished(store, experiment_id) == "cancelled"
     trials = {t["trial_id"]: t for t in store.list_trials(experiment_id)}
     assert {t["status"] for t in trials.values()} == {"cancelled"}
     assert trials[running]["error"] == "cancelled by the user" and trials[running]["backend"] == "ray"
-    assert 0 < trials[running]["step"] < trials[running]["total_steps"]
+    assert (trials[running]["step"], trials[running]["total_steps"]) == (2, 4)
     other = next(t for tid, t in trials.items() if tid != running)
     assert other["error"] == "cancelled before it started"
 
 
-def test_killed_worker_interrupts_its_trial_and_resume_completes_it(embedxfer_home, tiny_checkpoints):
+def test_killed_worker_interrupts_its_trial_and_resume_completes_it(embedxfer_home, gated, gate):
     store = Store()
-    config = medium_config(tiny_checkpoints["bert"])
     with RayJobManager(store, RaySettings(cpus_per_trial=2)) as manager:
-        experiment_id = manager.submit(config)
+        experiment_id = manager.submit(gate.config(steps=4, hold_at=2))
         trial_id, progress = _wait_running(manager, experiment_id)
+        gate.wait_for(1)
         os.kill(int(progress["pid"]), signal.SIGKILL)
         assert wait_finished(store, experiment_id) == "interrupted"
         trial = store.get_trial(trial_id)
         assert "Ray worker was lost" in trial["error"] and "resume" in trial["error"]
+        gate.open()
         assert manager.resume(experiment_id) == 1
         assert wait_finished(store, experiment_id) == "completed"
-    assert store.final_metrics(trial_id)["steps"] == 750
+    assert store.final_metrics(trial_id)["steps"] == 4
 
 
-def test_a_retry_reruns_a_trial_whose_worker_died(embedxfer_home, tiny_checkpoints):
+def test_a_retry_reruns_a_trial_whose_worker_died(embedxfer_home, gated, gate):
     store = Store()
-    config = medium_config(tiny_checkpoints["bert"])
     with RayJobManager(store, RaySettings(cpus_per_trial=2, retries=1)) as manager:
-        experiment_id = manager.submit(config)
+        experiment_id = manager.submit(gate.config(steps=4, hold_at=2))
         trial_id, progress = _wait_running(manager, experiment_id)
+        gate.wait_for(1)
         os.kill(int(progress["pid"]), signal.SIGKILL)
+        gate.open()  # the retry may go through
         assert wait_finished(store, experiment_id) == "completed"
     assert any("running it again (retry 1 of 1)" in e["message"] for e in store.events(experiment_id))
     steps = store.step_metrics(trial_id)

@@ -6,68 +6,61 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import yaml
-from ray_support import long_config, ray_config
+from gate import Gate, plugin_env
+from process_support import cli, end, start
 
 from embedxfer.store import Store
 
 
-def _cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "embedxfer", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-        **kwargs,
-    )
+def test_cli_ray_options_need_the_ray_backend(embedxfer_home):
+    with cli("run", "preset:finetune-quick", "--gpus-per-trial", "0.25") as run:
+        _, err = run.communicate(timeout=120)
+    assert "--gpus-per-trial only apply to the Ray backend; add --backend ray." in err
 
 
-def test_cli_ray_options_need_the_ray_backend(embedxfer_home, tmp_path, tiny_checkpoints):
-    result = _cli("run", "preset:finetune-quick", "--gpus-per-trial", "0.25").communicate(timeout=120)
-    assert "--gpus-per-trial only apply to the Ray backend; add --backend ray." in result[1]
-
-
-def test_ctrl_c_cancels_a_cli_ray_run_and_a_dead_driver_leaves_it_resumable(embedxfer_home, tmp_path, tiny_checkpoints):
-    path = tmp_path / "long.yaml"
-    path.write_text(yaml.safe_dump(long_config(tiny_checkpoints["bert"])))
-    run = _cli("run", str(path), "--backend", "ray", "--json", start_new_session=True)
+def test_ctrl_c_cancels_a_cli_ray_run_and_a_dead_driver_leaves_it_resumable(embedxfer_home, tmp_path):
+    """Each trial that is mid-run when the test acts waits at a gate (tests/gated_kind.py) until then; the CLI's
+    local Ray gets the `gated` kind from EMBEDXFER_PLUGINS in the CLI's environment."""
     store = Store()
-    experiment_id = _wait_for_running_trial(store)
-    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
-    _, err = run.communicate(timeout=120)
+    first, second = Gate(tmp_path / "first"), Gate(tmp_path / "second")
+    path = tmp_path / "held.yaml"
+    path.write_text(yaml.safe_dump(first.config(steps=4, hold_at=2)))
+    with cli("run", str(path), "--backend", "ray", "--json", env=plugin_env()) as run:
+        experiment_id = _wait_for_running_trial(store, first)
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
+        _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
     assert f"cancelled experiment {experiment_id}" in err
     assert {t["status"] for t in store.list_trials(experiment_id)} == {"cancelled"}
 
     # the driver killed outright: its trial stays `running` with the dead pid until a manager looks
-    config = ray_config(
-        tiny_checkpoints["bert"], seeds=[0, 1], freeze_variants=[], train_size=1000, epochs=2, batch_size=8
-    )
-    path.write_text(yaml.safe_dump(config))
-    run = _cli("run", str(path), "--backend", "ray", "--cpus-per-trial", "2", "--json", start_new_session=True)
-    second = _wait_for_running_trial(store, after=experiment_id, completed=1)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.communicate(timeout=60)
-    before = {t["trial_id"]: t for t in store.list_trials(second)}
-    resumed = _cli("resume", second, "--backend", "ray", "--json").communicate(timeout=600)
-    after = {t["trial_id"]: t for t in store.list_trials(second)}
-    assert {t["status"] for t in after.values()} == {"completed"}, resumed[1]
+    path.write_text(yaml.safe_dump(second.config(seeds=[0, 1], free_seeds=[0], steps=4, hold_at=2)))
+    args = ("run", str(path), "--backend", "ray", "--cpus-per-trial", "2", "--json")
+    with cli(*args, env=plugin_env()) as run:
+        later = _wait_for_running_trial(store, second, after=experiment_id, completed=1)
+        os.killpg(run.pid, signal.SIGKILL)
+    before = {t["trial_id"]: t for t in store.list_trials(later)}
+    second.open()
+    with cli("resume", later, "--backend", "ray", "--json", env=plugin_env()) as resumed:
+        _, err = resumed.communicate(timeout=600)
+    after = {t["trial_id"]: t for t in store.list_trials(later)}
+    assert {t["status"] for t in after.values()} == {"completed"}, err
     done_first = [tid for tid, t in before.items() if t["status"] == "completed"]
     assert len(done_first) == 1 and after[done_first[0]]["finished_at"] == before[done_first[0]]["finished_at"]
-    assert any("interrupted" in e["message"] for e in store.events(second))
+    assert any("interrupted" in e["message"] for e in store.events(later))
 
 
-def _wait_for_running_trial(store: Store, *, after: str | None = None, completed: int = 0) -> str:
-    """The newest experiment (not `after`) once it has a running trial with a step and `completed` trials done."""
+def _wait_for_running_trial(store: Store, gate: Gate, *, after: str | None = None, completed: int = 0) -> str:
+    """The newest experiment (not `after`) once a trial waits at `gate`, is stored `running` with a step, and
+    `completed` others are done (the timeout only guards against a hang)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         experiments = [e for e in store.list_experiments() if e["experiment_id"] != after]
-        if experiments:
+        if experiments and gate.waiting():
             experiment_id = experiments[0]["experiment_id"]
             trials = store.list_trials(experiment_id)
             statuses = [t["status"] for t in trials]
@@ -92,5 +85,9 @@ def test_ray_started_from_a_short_lived_thread_outlives_it():
         "print('answer', ray.get(ray.remote(lambda: 42).remote(), timeout=60))\n"
         "held[0]()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
-    assert "answer 42" in result.stdout, result.stderr[-2000:]
+    process = start([sys.executable, "-c", code])
+    try:
+        out, err = process.communicate(timeout=180)
+    finally:
+        end(process)
+    assert "answer 42" in out, err[-2000:]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from process_support import end, start
 
 from embedxfer.errors import StoreError
 from embedxfer.experiments import BaseConfig, ExperimentKind, KindCard, register_kind, unregister_kind
@@ -442,21 +443,20 @@ print("ok", written)
 def test_two_processes_write_at_once(store):
     """Two processes write rows at the same time; neither fails on a lock and nothing is lost."""
     children = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(store.root), me, other],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start([sys.executable, "-c", _WRITER, str(store.root), me, other])
         for me, other in (("writer_a", "writer_b"), ("writer_b", "writer_a"))
     ]
     counts = {}
-    for name, child in zip(("writer_a", "writer_b"), children, strict=True):
-        out, err = child.communicate()
-        assert child.returncode == 0 and "locked" not in err, err
-        word, written = out.split()
-        assert word == "ok" and int(written) >= 60
-        counts[name] = int(written)
+    try:
+        for name, child in zip(("writer_a", "writer_b"), children, strict=True):
+            out, err = child.communicate()
+            assert child.returncode == 0 and "locked" not in err, err
+            word, written = out.split()
+            assert word == "ok" and int(written) >= 60
+            counts[name] = int(written)
+    finally:
+        for child in children:
+            end(child)
     for name, n in counts.items():
         assert len(store.list_experiments(kind=name, limit=None)) == n
     assert all(e["status"] == "completed" for e in store.list_experiments(limit=None))
@@ -467,15 +467,14 @@ def test_two_processes_write_at_once(store):
 
 def test_a_killed_but_unreaped_process_counts_as_dead():
     """kill -9 leaves a zombie until its parent reaps it; kill(pid, 0) still succeeds then."""
-    import subprocess
-    import sys
-
     from embedxfer.store import pid_alive
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    assert pid_alive(child.pid)
-    child.kill()
-    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
-        time.sleep(0.05)  # a zombie until reaped: we never call wait() before the check
-    assert not pid_alive(child.pid)
-    child.wait()
+    child = start([sys.executable, "-c", "import time; time.sleep(600)"], stdout=None, stderr=None)
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+            time.sleep(0.05)  # a zombie until reaped: we never call wait() before the check
+        assert not pid_alive(child.pid)
+    finally:
+        end(child)

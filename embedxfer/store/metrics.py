@@ -121,6 +121,13 @@ class MetricBuffer:
         if due:
             self.flush()
 
+    def flush_if_due(self) -> int:
+        """Flush when rows have waited `max_seconds`: a trial that stops logging (evaluating, waiting) still shows
+        its latest rows, since `add` only checks when a row comes in."""
+        with self._lock:
+            due = bool(self._rows) and time.monotonic() - self._last_flush >= self.max_seconds
+        return self.flush() if due else 0
+
     def flush(self) -> int:
         with self._lock:
             rows, self._rows = self._rows, []
