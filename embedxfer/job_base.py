@@ -18,6 +18,10 @@ from embedxfer.store import Store, trial_id_for
 from embedxfer.trial_outcome import int_or_none
 from embedxfer.trials import ACTIVE_STATUSES, TrialSpec
 
+#: how often a manager syncs its quiet running trials with the store (held-back rows and progress, cancels asked
+#: by other processes)
+SYNC_SECONDS = 1.0
+
 
 class ManagerBase:
     """Shared state: the store, a condition guarding live progress, the stopping flag."""

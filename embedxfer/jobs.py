@@ -25,7 +25,7 @@ from typing import Any
 from embedxfer.devices import configured_workers, may_run, worker_devices
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, ExperimentPlan
-from embedxfer.job_base import ManagerBase
+from embedxfer.job_base import SYNC_SECONDS, ManagerBase
 from embedxfer.store import MetricBuffer, Store
 from embedxfer.trial_outcome import execute_trial, record_outcome, release_memory
 from embedxfer.trials import ACTIVE_STATUSES, TrialContext, TrialSpec
@@ -65,7 +65,7 @@ class JobManager(ManagerBase):
         workers: Mapping[str, int] | None = None,
         *,
         progress_interval: float = 1.0,
-        sync_seconds: float = 1.0,
+        sync_seconds: float = SYNC_SECONDS,
         metric_flush_rows: int = 500,
         metric_flush_seconds: float = 2.0,
         check_devices: bool = True,

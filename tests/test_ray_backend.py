@@ -103,6 +103,21 @@ def test_cancel_stops_running_and_queued_ray_trials(embedxfer_home, gated, gate)
     assert other["error"] == "cancelled before it started"
 
 
+def test_a_quiet_ray_trial_shows_its_rows_and_takes_a_cancel_from_another_process(embedxfer_home, gated, gate):
+    store = Store()
+    with RayJobManager(store, RaySettings(cpus_per_trial=2), progress_interval=3600) as manager:
+        experiment_id = manager.submit(gate.config(steps=4, hold_at=3))
+        trial_id, _ = _wait_running(manager, experiment_id)
+        gate.wait_for(1)
+        deadline = time.monotonic() + 240  # only a guard against a hang: each wait is on a state
+        while store.get_trial(trial_id)["step"] != 3 or len(store.step_metrics(trial_id)) != 3:
+            assert time.monotonic() < deadline, store.get_trial(trial_id)
+            time.sleep(0.1)
+        Store(store.root).request_cancel(experiment_id=experiment_id)  # what `embedxfer cancel` does
+        assert wait_finished(store, experiment_id) == "cancelled"
+    assert store.get_trial(trial_id)["error"] == "cancelled by the user"
+
+
 def test_killed_worker_interrupts_its_trial_and_resume_completes_it(embedxfer_home, gated, gate):
     store = Store()
     with RayJobManager(store, RaySettings(cpus_per_trial=2)) as manager:

@@ -22,7 +22,7 @@ from typing import Any
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, ExperimentPlan, config_to_dict, parse_config
-from embedxfer.job_base import ManagerBase
+from embedxfer.job_base import SYNC_SECONDS, ManagerBase
 from embedxfer.paths import write_atomic
 from embedxfer.ray_backend.cluster import check_nodes, connect, describe, import_ray, worker_env
 from embedxfer.ray_backend.mailbox import Mailbox
@@ -75,6 +75,7 @@ class RayJobManager(ManagerBase):
         self._disconnect = connect(self.settings)
         self._flush_rows, self._flush_seconds = metric_flush_rows, metric_flush_seconds
         self._poll, self._force_after = poll_seconds, force_after
+        self._last_sync = 0.0
         self._mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
         self._remote = ray.remote(run_remote_trial)
         self._tasks: dict[str, _Task] = {}
@@ -232,6 +233,7 @@ class RayJobManager(ManagerBase):
                         continue
                 ready, _ = self._ray.wait(list(refs), num_returns=len(refs), timeout=self._poll)
                 self._drain()
+                self._sync_quiet()
                 for ref in ready:
                     self._settle(refs[ref])
                 self._force_overdue()
@@ -261,6 +263,27 @@ class RayJobManager(ManagerBase):
                 elif kind == "metrics" and task.started and task.buffer is not None:
                     step, metrics = payload
                     task.buffer.add(step, metrics)
+
+    def _sync_quiet(self) -> None:
+        """At most every SYNC_SECONDS: write the rows and progress that started trials' batching held back, and stop
+        those cancelled through the store by another process (a quiet trial posts nothing that would tell)."""
+        now = time.monotonic()
+        if now - self._last_sync < SYNC_SECONDS:
+            return
+        self._last_sync = now
+        with self._cond:
+            started = {t.trial_id: t for t in self._tasks.values() if t.started}
+        for task in started.values():
+            try:
+                if task.buffer is not None:
+                    task.buffer.flush_if_due()
+            except EmbedxferError:
+                pass  # the store is busy for a moment: the rows stay buffered and go out later
+        requested = [started[i] for i in self._sync_running(list(started)) if started[i].stop_asked_at is None]
+        if requested:
+            with self._cond:
+                self._user_cancelled.update(t.trial_id for t in requested)
+            self._stop(requested)
 
     def _started(self, task: _Task, facts: dict[str, Any]) -> None:
         task.node, task.device = facts.get("node"), facts.get("device")
