@@ -55,10 +55,14 @@ by_id = {exp["experiment_id"]: exp for exp in stored}
 
 
 def picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
-    """Experiment and figure select boxes and an Add button."""
+    """Experiment and figure select boxes and an Add button. Experiments whose kind draws figures come first, the
+    one last added to the board leading (its other figures are the likeliest next pick)."""
     cols = st.columns([4, 3, 1], vertical_alignment="bottom")
+    last = [items[-1].experiment_id] if items and items[-1].experiment_id in by_id else []
+    drawable = [e for e in by_id if figures_for(by_id[e]["kind"])]
+    options = list(dict.fromkeys(last + drawable + list(by_id)))
     chosen = cols[0].selectbox(
-        "Experiment", list(by_id), key="board-experiment", format_func=lambda e: experiment_label(by_id[e])
+        "Experiment", options, key="board-experiment", format_func=lambda e: experiment_label(by_id[e])
     )
     specs = figures_for(by_id[chosen]["kind"]) if chosen else []
     figure = cols[1].selectbox(

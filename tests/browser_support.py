@@ -4,7 +4,7 @@
   returned `Server` stops its whole process group, so the job manager's worker threads go with it.
 - `launch_chromium`: Debian's system Chromium through Playwright (a downloaded browser is never used).
 - `wait_idle` / `open_page`: "the page has loaded" in Streamlit terms (see `IDLE_JS`).
-- `submit_finetune`: fill the New experiment form like a user and press Launch; returns the experiment id.
+- `submit_form`: fill the New experiment form of a kind like a user and press Launch; returns the experiment id.
 - `screenshot`: the whole page, although Streamlit scrolls inside its main block rather than the document.
 
 This is not a test module (no `test_` prefix); the bench imports it with tests/ on sys.path.
@@ -82,6 +82,10 @@ CONTENT_HEIGHT_JS = """() => Math.max(...['stMain', 'stMainBlockContainer', 'stS
 
 T = TypeVar("T")
 
+#: seconds a wait on a state may take before it counts as a hang. Generous on purpose: a machine busy with other
+#: work is slow, not broken, and each wait returns as soon as its state is reached.
+GUARD = 180.0
+
 
 # --- server ----------------------------------------------------------------------------------------------------------
 
@@ -127,7 +131,7 @@ def start_server(
     workers: str = "cpu=1",
     extra_checkpoints: Iterable[str | Path] = (),
     env: dict[str, str] | None = None,
-    timeout: float = 120.0,
+    timeout: float = GUARD,
     script: Path = ROOT / "app.py",
 ) -> Server:
     """Start `streamlit run <script>` (the dashboard by default) against `home`; wait until `/_stcore/health`
@@ -211,12 +215,12 @@ def poll(check: Callable[[], T], *, timeout: float, interval: float = 0.2, what:
         time.sleep(interval)
 
 
-def wait_idle(page: Any, title: str | None = None, *, timeout: float = 60.0) -> None:
+def wait_idle(page: Any, title: str | None = None, *, timeout: float = GUARD) -> None:
     """Until Streamlit has finished the script (see IDLE_JS) and the page's h1 contains `title`."""
     page.wait_for_function(IDLE_JS, arg=title, timeout=timeout * 1000, polling="raf")
 
 
-def wait_ready(page: Any, title: str | None, need: dict[str, int] | None = None, *, timeout: float = 90.0) -> None:
+def wait_ready(page: Any, title: str | None, need: dict[str, int] | None = None, *, timeout: float = GUARD) -> None:
     """`wait_idle`, and at least `need[selector]` elements for each selector (the page's own main content, e.g.
     its charts or tables, which only exist once the script has sent them)."""
     check = f"([title, need]) => ({IDLE_JS})(title) && "
@@ -224,12 +228,12 @@ def wait_ready(page: Any, title: str | None, need: dict[str, int] | None = None,
     page.wait_for_function(check, arg=[title, need or {}], timeout=timeout * 1000, polling="raf")
 
 
-def wait_charts(page: Any, count: int = 1, *, timeout: float = 30.0) -> None:
+def wait_charts(page: Any, count: int = 1, *, timeout: float = GUARD) -> None:
     """Until at least `count` plotly charts are on the page and every one on it is drawn."""
     page.wait_for_function(CHARTS_DRAWN_JS, arg=count, timeout=timeout * 1000, polling="raf")
 
 
-def open_page(page: Any, url: str, title: str | None = None, *, timeout: float = 90.0) -> None:
+def open_page(page: Any, url: str, title: str | None = None, *, timeout: float = GUARD) -> None:
     page.goto(url, wait_until="commit")
     wait_idle(page, title, timeout=timeout)
 
@@ -294,13 +298,15 @@ def _set_field(page: Any, key: str, value: Any) -> None:
     field.press("Enter")  # Streamlit commits a text or number input on Enter (or blur)
 
 
-def fill_finetune_form(page: Any, base_url: str, config: dict[str, Any], *, name: str = "") -> None:
-    """Open New experiment and set each `config` field through its widget (waiting until the form's YAML shows it),
-    then wait until Launch is enabled."""
-    open_page(page, f"{base_url}/new?kind=finetune", "New experiment")
+def fill_form(page: Any, base_url: str, kind: str, config: dict[str, Any], *, name: str = "") -> None:
+    """Open New experiment for `kind` and set each `config` field through its widget (waiting until the form's YAML
+    shows it), then wait until Launch is enabled."""
+    open_page(page, f"{base_url}/new?kind={kind}", "New experiment")
     for field, value in config.items():
-        _set_field(page, f"new-finetune-{field}", value)
-        poll(lambda f=field, v=value: form_config(page).get(f) == v, timeout=30, what=f"form field {field}={value!r}")
+        _set_field(page, f"new-{kind}-{field}", value)
+        poll(
+            lambda f=field, v=value: form_config(page).get(f) == v, timeout=GUARD, what=f"form field {field}={value!r}"
+        )
         wait_idle(page)
     if name:
         _set_field(page, "new-name", name)
@@ -308,7 +314,7 @@ def fill_finetune_form(page: Any, base_url: str, config: dict[str, Any], *, name
     # enabled once the plan (which validates checkpoint, task and parts) has rendered without errors
     page.wait_for_function(
         "() => { const b = document.querySelector('.st-key-new-launch button'); return !!b && !b.disabled; }",
-        timeout=60_000,
+        timeout=GUARD * 1000,
     )
     errors = page_errors(page)
     if errors:
@@ -321,15 +327,15 @@ def click_launch(page: Any) -> None:
 
 def launched_experiment(page: Any) -> str:
     """The experiment id from the runs URL the page switches to after Launch."""
-    page.wait_for_url(re.compile(r"/runs\?experiment="), timeout=60_000)
+    page.wait_for_url(re.compile(r"/runs\?experiment="), timeout=GUARD * 1000)
     match = re.search(r"[?&]experiment=([^&#]+)", page.url)
     assert match, page.url
     return match.group(1)
 
 
-def submit_finetune(page: Any, base_url: str, config: dict[str, Any], *, name: str = "") -> str:
+def submit_form(page: Any, base_url: str, kind: str, config: dict[str, Any], *, name: str = "") -> str:
     """Fill the form, launch, and return the new experiment's id."""
-    fill_finetune_form(page, base_url, config, name=name)
+    fill_form(page, base_url, kind, config, name=name)
     click_launch(page)
     return launched_experiment(page)
 

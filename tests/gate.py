@@ -29,8 +29,9 @@ class Gate:
         """A `gated` experiment config waiting on this gate."""
         return {"kind": "gated", "gate": str(self.folder), **fields}
 
-    def open(self) -> None:
-        (self.folder / OPEN).touch()
+    def open(self, seed: int | None = None) -> None:
+        """Let every held trial go on, or only the trials of `seed`."""
+        (self.folder / (OPEN if seed is None else f"{OPEN}-{seed}")).touch()
 
     def waiting(self) -> list[str]:
         """Trial ids that have reached the gate (they may since have gone on or ended)."""

@@ -2,9 +2,10 @@
 
 A test that cancels, kills or resumes a run must know the trial is mid-run when it acts, on any machine, however
 busy: a trial that is merely "long" may still end first on a fast machine or outlast the timeout on a slow one.
-A gated trial takes `hold_at` steps, then waits until the file `<gate>/open` exists (checking its cancel token
-all the while), then takes the rest. The gate is a file, so it works across processes: a CLI child, a dashboard
-server, a Ray worker. A trial that reaches the gate leaves `<gate>/waiting-<trial_id>`, so tests can wait on that.
+A gated trial takes `hold_at` steps, then waits until the file `<gate>/open` (or `<gate>/open-<its seed>`)
+exists, checking its cancel token all the while, then takes the rest. The gate is a file, so it works across
+processes: a CLI child, a dashboard server, a Ray worker. A trial that reaches the gate leaves
+`<gate>/waiting-<trial_id>`, so tests can wait on that.
 
 This file is a plugin (embedxfer/plugins.py): importing it registers the kind. It is always imported by path,
 never by module name: in-process through the `gated` fixture (conftest.py), in other processes through
@@ -52,9 +53,9 @@ def _expand(config: GatedConfig) -> list[TrialSpec]:
     return [TrialSpec(c, s, {}) for c in config.conditions for s in config.seeds]
 
 
-def _wait_at_gate(gate: Path, ctx: TrialContext) -> None:
+def _wait_at_gate(gate: Path, seed: int, ctx: TrialContext) -> None:
     (gate / f"{WAITING}{ctx.trial_id}").touch()
-    while not (gate / OPEN).exists():
+    while not ((gate / OPEN).exists() or (gate / f"{OPEN}-{seed}").exists()):
         ctx.check_cancel()
         time.sleep(POLL_SECONDS)
 
@@ -66,7 +67,7 @@ def _run(config: GatedConfig, spec: TrialSpec, ctx: TrialContext) -> dict[str, f
     for step in range(config.steps):
         ctx.check_cancel()
         if held and step == config.hold_at:
-            _wait_at_gate(gate, ctx)
+            _wait_at_gate(gate, spec.seed, ctx)
         loss = 1.0 / (step + 1)
         ctx.report({"step": step + 1, "total": config.steps, "loss": loss})
         ctx.log_metrics(step, {"train_loss": loss})
