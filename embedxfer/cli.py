@@ -214,12 +214,18 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
                 break
     except KeyboardInterrupt:
         manager.cancel(experiment_id=experiment_id)
-        manager.wait(experiment_id, timeout=60)
+        status = manager.wait(experiment_id, timeout=60)
         bar.close()
-        print(
-            f"cancelled experiment {experiment_id}; `embedxfer resume {experiment_id}` runs what is left",
-            file=sys.stderr,
-        )
+        if status == "completed":  # the signal came as the last trial finished: nothing was cancelled
+            print(
+                f"interrupted; experiment {experiment_id} had completed (`embedxfer show {experiment_id}`)",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"cancelled experiment {experiment_id}; `embedxfer resume {experiment_id}` runs what is left",
+                file=sys.stderr,
+            )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
