@@ -189,17 +189,26 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
-    """Wait for an experiment with a progress bar; Ctrl-C cancels it cleanly and records that."""
-    from tqdm import tqdm
-
+def _run_in_foreground(
+    manager: Any, experiment_id: str, as_json: bool, preamble: Callable[[], list[str]] | None = None
+) -> int:
+    """Wait for a submitted experiment with a progress bar; Ctrl-C (or SIGTERM) cancels it cleanly and records that.
+    Everything after the submit happens inside the interrupt handling, the `preamble()` lines (printed to stderr)
+    and slow imports included: a Ctrl-C a moment after launch must cancel the trials, not leave them interrupted."""
     from embedxfer.store import Store
 
     store: Store = manager.store
-    bar = tqdm(total=0, unit="step", disable=as_json or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True)
+    bar = None
     previous_handler = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` cancels like Ctrl-C
     try:
+        for line in preamble() if preamble else []:
+            print(line, file=sys.stderr)
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=0, unit="step", disable=as_json or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True
+        )
         while True:
             progress = manager.progress(experiment_id)
             done = sum(1 for p in progress.values() if p.get("status") not in ACTIVE_STATUSES)
@@ -215,7 +224,8 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
     except KeyboardInterrupt:
         manager.cancel(experiment_id=experiment_id)
         status = manager.wait(experiment_id, timeout=60)
-        bar.close()
+        if bar is not None:
+            bar.close()
         if status == "completed":  # the signal came as the last trial finished: nothing was cancelled
             print(
                 f"interrupted; experiment {experiment_id} had completed (`embedxfer show {experiment_id}`)",
@@ -229,7 +239,8 @@ def _run_in_foreground(manager: Any, experiment_id: str, as_json: bool) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-        bar.close()
+        if bar is not None:
+            bar.close()
     result = print_result(store, experiment_id, as_json)
     return 0 if result["status"] == "completed" else 1
 
@@ -249,11 +260,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plan = plan_experiment(config)  # checks checkpoint, task and parts before any worker starts
     with _open_manager(args) as manager:
         experiment_id = manager.submit(plan, name=name)
-        if not args.json:
-            print(f"experiment {experiment_id} ({_backend_line(manager)})", file=sys.stderr)
-            for line in plan.notes:
-                print(f"note: {line}", file=sys.stderr)
-        return _run_in_foreground(manager, experiment_id, args.json)
+
+        def preamble() -> list[str]:
+            lines = [f"experiment {experiment_id} ({_backend_line(manager)})"]
+            return [] if args.json else lines + [f"note: {line}" for line in plan.notes]
+
+        return _run_in_foreground(manager, experiment_id, args.json, preamble)
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
