@@ -9,6 +9,7 @@ from embedxfer import paths, workspace
 from embedxfer.checkpoints import arch_info, list_checkpoints
 from embedxfer.compat import compat_matrix
 from embedxfer.errors import EmbedxferError
+from embedxfer.experiments.serves import kind_support
 from ui import services
 from ui.common import fmt_count, short_checkpoint, show_error
 
@@ -36,7 +37,11 @@ def catalog_rows(ids: tuple[str, ...]) -> tuple[list[dict], list[str]]:
         else:
             facts = {k: getattr(info, k) for k in INFO_COLUMNS}
             parameters = fmt_count(info.num_parameters)
-            rows.append({**row, **facts, "parameters": parameters, "source": info.source, "note": ""})
+            support = kind_support(info)
+            runs = ", ".join(name for name, why in support.items() if not why)
+            refused = {name: why for name, why in support.items() if why}
+            extra = {"parameters": parameters, "kinds": runs, "refused": refused, "source": info.source, "note": ""}
+            rows.append({**row, **facts, **extra})
     if pending:
         warmer.request(pending)
     return rows, pending
@@ -60,8 +65,8 @@ def catalog_table(rows: list[dict]) -> None:
         "vocab_size": "vocab",
         "tokenizer_kind": "tokenizer",
     }
-    columns = [*INFO_COLUMNS, "parameters", "origin", "status", "source", "note"]
-    frame = pd.DataFrame(rows).set_index("id")
+    columns = [*INFO_COLUMNS, "parameters", "kinds", "origin", "status", "source", "note"]
+    frame = pd.DataFrame(rows).drop(columns="refused", errors="ignore").set_index("id")
     st.dataframe(
         frame,
         width="stretch",
@@ -69,6 +74,7 @@ def catalog_table(rows: list[dict]) -> None:
         column_config={
             "_index": st.column_config.TextColumn("id", width="medium"),
             "note": st.column_config.TextColumn("note", width="large"),
+            "kinds": st.column_config.TextColumn("runs", width="medium", help="the experiment kinds it can run"),
             **{name: st.column_config.Column(header) for name, header in short_headers.items()},
         },
     )
@@ -80,6 +86,10 @@ def catalog_section(ids: tuple[str, ...], rows: list[dict], pending: list[str], 
         st.fragment(run_every=1.0)(_pending_table)(ids)
     else:
         catalog_table(rows)
+        refusals = [(row["id"], why) for row in rows for why in (row.get("refused") or {}).values()]
+        if refusals:
+            with st.expander(f"Kinds some checkpoints cannot run ({len(refusals)})"):
+                st.markdown("\n".join(f"- **{checkpoint}**: {why}" for checkpoint, why in refusals))
     st.caption(
         "Bundled checkpoints come inside pip packages and work offline. Added ones are local Hugging Face "
         "folders or `hub:org/name` ids (a hub id needs a network connection the first time)."

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from embedxfer.cli_output import print_json, print_result, print_table
+from embedxfer.cli_output import print_json, print_kind_support, print_result, print_table
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
 from embedxfer.ray_backend.settings import BACKENDS, ENV_BACKEND
@@ -144,21 +144,33 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
+        kinds = r["kind_support"] = r.get("kinds") or {}
+        r["kinds"] = f"{sum(why is None for why in kinds.values())}/{len(kinds)}" if kinds else "-"
     columns = ["id", "family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind"]
-    print_table(rows, [*columns, "params", "available"])
+    print_table(rows, [*columns, "params", "kinds", "available"])
     for r in rows:
         if not r["available"]:
             print(f"\n{r['id']}: {r['reason']}")
+    print_kind_support(rows)
     return 0
 
 
 def _arch_row(arch_info: Callable[[str], Any], checkpoint_id: str) -> dict[str, Any]:
     """ArchInfo fields of a checkpoint, or why it cannot be used."""
+    from embedxfer.experiments.serves import kind_support
+
     try:
-        info = arch_info(checkpoint_id).to_dict()
+        arch = arch_info(checkpoint_id)
     except EmbedxferError as exc:
         return {"available": False, "reason": str(exc)}
-    return {"available": True, **{k: v for k, v in info.items() if k not in ("id", "source")}, "source": info["source"]}
+    info = arch.to_dict()
+    return {
+        "available": True,
+        **{k: v for k, v in info.items() if k not in ("id", "source")},
+        "source": info["source"],
+        # kind -> null when it runs this checkpoint, else the reason it does not
+        "kinds": kind_support(arch),
+    }
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:

@@ -104,3 +104,15 @@ def fmt(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
         return str(int(value))  # step and parameter counts
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def print_kind_support(rows: list[dict[str, Any]]) -> None:
+    """Under the checkpoint table: for each checkpoint some kind cannot run, the kinds it runs and, one line each,
+    why the others do not (`row["kind_support"]`: kind -> None or the reason)."""
+    for row in rows:
+        support = row.get("kind_support") or {}
+        refused = [why for why in support.values() if why]
+        if refused:
+            print(f"\n{row['id']} runs {', '.join(name for name, why in support.items() if not why)}; not:")
+            for why in refused:
+                print(f"  - {why}")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from embedxfer.checkpoints import ArchInfo
-from embedxfer.experiments import list_kinds
+from embedxfer.experiments import ExperimentKind, list_kinds
 
 #: Support levels, best first.
 LEVELS = ("yes", "adjusted", "no")
@@ -90,6 +90,12 @@ def pair_facts(a: ArchInfo, b: ArchInfo) -> dict[str, bool]:
 
 def part_copy_support(a: ArchInfo, b: ArchInfo) -> dict[str, Support]:
     """Whether `embedxfer.parts.copy_part` can move token embeddings and transformer blocks between the pair."""
+    from embedxfer.parts.resolve import FAMILIES
+
+    unmapped = [info for info in (a, b) if info.family not in FAMILIES]
+    if unmapped:  # copy_part names parts, mapped per family
+        why = f"parts are mapped for the {', '.join(FAMILIES)} families, not {unmapped[0].family}"
+        return {"copy embed.tokens": Support("no", why), "copy layers": Support("no", why)}
     facts = pair_facts(a, b)
     widths = f"widths differ ({a.hidden_size} vs {b.hidden_size})"
     support: dict[str, Support] = {}
@@ -111,9 +117,19 @@ def part_copy_support(a: ArchInfo, b: ArchInfo) -> dict[str, Support]:
 
 def pair_compat(a: ArchInfo, b: ArchInfo) -> PairCompat:
     """The relation between checkpoints `a` and `b` and what each registered kind (and part copying) can do."""
-    support = {kind.name: kind.compat(a, b) for kind in list_kinds() if kind.compat is not None}
+    support = {kind.name: _kind_support(kind, a, b) for kind in list_kinds() if kind.compat is not None}
     support.update(part_copy_support(a, b))
     return PairCompat(a.id, b.id, **pair_facts(a, b), support=support)
+
+
+def _kind_support(kind: ExperimentKind, a: ArchInfo, b: ArchInfo) -> Support:
+    """The kind's own pair rule, after its rule for each checkpoint alone (a parts-by-name kind on an unmapped
+    family says so here too, as in the catalog)."""
+    for info in (a, b):
+        why = kind.checkpoint_rule(info) if kind.checkpoint_rule else None
+        if why:
+            return Support("no", why)
+    return kind.compat(a, b)
 
 
 def compat_matrix(infos: Sequence[ArchInfo]) -> list[PairCompat]:

@@ -54,3 +54,12 @@ def run_plan(store, plan) -> dict:
     result = experiment_json(store, experiment_id)
     assert result["status"] == "completed", [t.get("error") for t in result["trials"]]
     return result
+
+
+def read_catalog(at) -> object:
+    """The catalog table once the background reader has every checkpoint (the page redraws until then)."""
+    catalog = at.dataframe[0].value
+    while (catalog["status"] == "reading…").any():
+        time.sleep(1.0)  # as the page's own fragment does; rerunning the whole app faster starves the reader
+        catalog = at.run().dataframe[0].value
+    return catalog

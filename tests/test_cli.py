@@ -172,16 +172,16 @@ def test_checkpoints_lists_extra_folders_and_why_they_cannot_be_used(capsys, tin
 
     broken = tmp_path / "odd-model"
     shutil.copytree(tiny_checkpoints["bert"], broken)
-    config = json.loads((broken / "config.json").read_text()) | {"model_type": "mamba"}
+    config = json.loads((broken / "config.json").read_text()) | {"model_type": "not-a-family"}
     (broken / "config.json").write_text(json.dumps(config))
     monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", os.pathsep.join([str(tiny_checkpoints["bert"]), str(broken)]))
     code, out, _ = run_cli(capsys, "checkpoints", "--json")
     rows = {row["id"]: row for row in json.loads(out)}
     tiny = rows[str(tiny_checkpoints["bert"])]
     assert code == 0 and tiny["origin"] == "added" and tiny["available"] and tiny["hidden_size"] == 32
-    assert not rows[str(broken)]["available"] and "model_type 'mamba'" in rows[str(broken)]["reason"]
+    assert not rows[str(broken)]["available"] and "model_type 'not-a-family'" in rows[str(broken)]["reason"]
     code, out, _ = run_cli(capsys, "checkpoints")
-    assert str(tiny_checkpoints["bert"]) in out and "model_type 'mamba'" in out
+    assert str(tiny_checkpoints["bert"]) in out and "model_type 'not-a-family'" in out
 
 
 def test_tasks_says_how_to_name_a_file(capsys):

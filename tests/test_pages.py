@@ -7,11 +7,10 @@ previous job manager down through its `on_release`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from page_support import ROOT, open_page, open_tab, texts, wait_finished
+from page_support import ROOT, open_page, open_tab, read_catalog, texts, wait_finished
 
 PAGES = sorted(f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py"))
 
@@ -43,15 +42,6 @@ def test_page_renders(app_env, page):
     sidebar = "\n".join(str(c.value) for c in at.sidebar.caption)
     assert "Store:" in sidebar and str(app_env) in sidebar
     assert "Queue" in "\n".join(str(m.value) for m in at.sidebar.markdown)
-
-
-def read_catalog(at) -> object:
-    """The catalog table once the background reader has every checkpoint (the page redraws until then)."""
-    catalog = at.dataframe[0].value
-    while (catalog["status"] == "reading…").any():
-        time.sleep(1.0)  # as the page's own fragment does; rerunning the whole app faster starves the reader
-        catalog = at.run().dataframe[0].value
-    return catalog
 
 
 def test_checkpoint_catalog_lists_extra_checkpoint(app_env, tiny_checkpoints):
@@ -257,9 +247,9 @@ def test_a_bad_checkpoint_folder_is_one_line_on_the_page(app_env, tiny_checkpoin
     else:
         folder = tmp_path / "odd"
         shutil.copytree(tiny_checkpoints["bert"], folder)
-        config = json.loads((folder / "config.json").read_text()) | {"model_type": "mamba"}
+        config = json.loads((folder / "config.json").read_text()) | {"model_type": "not-a-family"}
         (folder / "config.json").write_text(json.dumps(config))
-        expected = "model_type 'mamba'"
+        expected = "model_type 'not-a-family'"
     at = open_page("app_pages/checkpoints.py")
     at.text_input(key="ckpt-add-id").set_value(str(folder)).run()
     at.button(key="ckpt-add").click().run()

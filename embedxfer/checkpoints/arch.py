@@ -11,6 +11,7 @@ here, when a checkpoint is first looked at, rather than when a run starts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -20,7 +21,6 @@ from embedxfer import paths
 from embedxfer.checkpoints.bundled import locate
 from embedxfer.checkpoints.files import folder_stamp, local_folder, weight_files
 from embedxfer.checkpoints.info import (
-    KNOWN_FAMILIES,
     ArchInfo,
     arch_from_config,
     count_parameters_from_headers,
@@ -92,7 +92,7 @@ def arch_info_for(resolved: Resolved, folder: Path, *, trust_remote_code: bool =
 
 def _folder_info(resolved: Resolved, folder: Path, trust_remote_code: bool) -> ArchInfo:
     config = check_model_folder(folder, resolved.key)
-    check_family(config, resolved.key)
+    check_model_type(config, resolved.key, trust_remote_code=trust_remote_code)
     kind, files = weight_files(folder)
     if kind == "none":
         raise CheckpointError(
@@ -164,16 +164,54 @@ def bundled_source_info(resolved: Resolved) -> ArchInfo:
     )
 
 
-def check_family(config: dict, shown: str) -> None:
-    """CheckpointError when a config.json's model_type is not a family embedxfer maps parts for."""
+def check_model_type(config: dict, shown: str, *, trust_remote_code: bool = False) -> None:
+    """CheckpointError when transformers cannot build a config.json's model without running code from the folder.
+
+    Any family the installed transformers knows is accepted here: the kinds that only read hidden states or the
+    token table take every one of them; kinds that need parts by name check the family themselves (each kind's
+    `checkpoint_rule`, shown per checkpoint in the catalog)."""
     model_type = str(config.get("model_type") or "")
-    if model_type not in KNOWN_FAMILIES:
-        families = ", ".join(sorted(KNOWN_FAMILIES))
-        what = f"model_type {model_type!r}" if model_type else "no model_type"
+    if model_type and (_ships_module(model_type) or model_type in _known_model_types()):
+        return
+    if trust_remote_code:
+        return
+    what = f"model_type {model_type!r}" if model_type else "no model_type"
+    if config.get("auto_map"):
         raise CheckpointError(
-            f"Checkpoint {shown} has {what} in its config.json; embedxfer works with the {families} families "
-            "(their parts are mapped by name), so pick a checkpoint of one of those."
+            f"Checkpoint {shown} has {what}, which the installed transformers does not know: its config.json points to "
+            "Python code in the folder. Loading it means running that code (trust_remote_code), which embedxfer "
+            "never does on its own; use a checkpoint of a family transformers ships."
         )
+    raise CheckpointError(
+        f"Checkpoint {shown} has {what} in its config.json, which the installed transformers "
+        f"({_transformers_version()}) does not know; pick a checkpoint of a family transformers ships."
+    )
+
+
+@functools.cache
+def _ships_module(model_type: str) -> bool:
+    """Fast path: transformers keeps each family in `models/<model_type, - as _>/`; finding the folder imports
+    nothing (the full mapping below costs seconds and imports torch, too slow for listing a catalog)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or spec.origin is None:
+        return False
+    return (Path(spec.origin).parent / "models" / model_type.replace("-", "_") / "__init__.py").is_file()
+
+
+@functools.cache
+def _known_model_types() -> frozenset[str]:
+    """Every model_type of the installed transformers (authoritative, slow: for names the fast path misses)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return frozenset(CONFIG_MAPPING_NAMES)
+
+
+def _transformers_version() -> str:
+    from importlib.metadata import version
+
+    return f"transformers {version('transformers')}"
 
 
 # --- the disk cache --------------------------------------------------------------------------------------------------

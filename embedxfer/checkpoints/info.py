@@ -42,7 +42,6 @@ CAUSAL_MODEL_TYPES = {
     "granite",
     "codegen",
 }
-KNOWN_FAMILIES = {"bert", "llama", "gpt2"}
 # Tensors saved next to parameters that are buffers, not parameters (they must not be counted).
 _BUFFER_SUFFIXES = (".position_ids", ".token_type_ids", ".inv_freq", ".attn.bias", ".attn.masked_bias")
 # Prefixes of task heads that AutoModel (the base model) does not load.
@@ -69,6 +68,8 @@ class ArchInfo:
     num_parameters: int
     source: str
     is_causal: bool
+    #: an encoder-decoder (t5): embedxfer uses its encoder stack (num_layers counts the encoder's blocks)
+    is_encoder_decoder: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,7 +134,7 @@ def arch_from_config(
             "(hidden_size, num_hidden_layers, num_attention_heads, vocab_size)."
         )
     # GPT-2 stores n_inner=None to mean 4 x width.
-    ffn = _first(config, "intermediate_size", "n_inner", "ffn_dim", "hidden_dim") or 4 * int(hidden)
+    ffn = _first(config, "intermediate_size", "n_inner", "ffn_dim", "hidden_dim", "d_ff") or 4 * int(hidden)
     return ArchInfo(
         id=checkpoint_id,
         family=model_type,
@@ -149,6 +150,7 @@ def arch_from_config(
         num_parameters=int(num_parameters),
         source=source,
         is_causal=is_causal_config(config),
+        is_encoder_decoder=bool(config.get("is_encoder_decoder")),
     )
 
 

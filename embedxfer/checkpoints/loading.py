@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from embedxfer.checkpoints.arch import arch_info_for, check_family
+from embedxfer.checkpoints.arch import arch_info_for, check_model_type
 from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, weight_files
 from embedxfer.checkpoints.info import ArchInfo, tensor_names
 from embedxfer.checkpoints.resolve import Resolved, check_model_folder, resolve_id
@@ -96,7 +96,7 @@ def _load_uncached(resolved: Resolved, *, trust_remote_code: bool, allow_pickle:
     folder = local_folder(resolved, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     shown = resolved.key
     config = check_model_folder(folder, shown)
-    check_family(config, shown)
+    check_model_type(config, shown, trust_remote_code=trust_remote_code)
     kind, files = weight_files(folder)
     if kind == "none":
         raise CheckpointError(
@@ -144,6 +144,10 @@ def _from_pretrained(folder: Path, shown: str, kind: str, trust_remote_code: boo
         model.pooler = None  # pickle checkpoints without a pooler: drop the randomly initialised one
     if missing:
         logger.warning("checkpoint %s lacks %d weights (left random), e.g. %s", shown, len(missing), missing[0])
+    if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        # An encoder-decoder (t5) serves through its encoder: hidden states of the input text, one per block, and
+        # the token table it shares with the decoder; the decoder needs target tokens no experiment here has.
+        model = model.get_encoder()
     return model.float().eval()
 
 

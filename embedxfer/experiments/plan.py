@@ -13,6 +13,7 @@ from embedxfer.errors import ConfigError
 from embedxfer.experiments.config import BaseConfig, config_to_dict
 from embedxfer.experiments.parsing import parse_config
 from embedxfer.experiments.registry import ExperimentKind, get_kind
+from embedxfer.experiments.serves import check_served
 from embedxfer.trials import TrialSpec
 
 
@@ -52,6 +53,7 @@ def plan_experiment(config: BaseConfig | dict[str, Any]) -> ExperimentPlan:
     if not isinstance(config, BaseConfig):
         config = parse_config(config)
     kind = get_kind(config.kind)
+    check_served(kind, config)  # a parts-by-name kind on a family it has no part map for: refused here, in a sentence
     trials = tuple(kind.expand(config))
     if not trials:
         raise ConfigError(f"This {kind.name} config expands to no trials; check its conditions and seeds.")

@@ -102,6 +102,9 @@ class ExperimentKind:
     compat: Callable[[ArchInfo, ArchInfo], Support] | None = None
     #: folder of `<preset-name>.yaml` files shipped with the kind
     presets_dir: Path | None = None
+    #: why this kind cannot run a checkpoint (one sentence), None when it can; None for a kind that takes every
+    #: model transformers loads (it reads hidden states or the token table only). See experiments/serves.py.
+    checkpoint_rule: Callable[[ArchInfo], str | None] | None = None
     #: for tests and plugins: extra metadata a kind wants to carry
     extra: dict[str, Any] = field(default_factory=dict)
 

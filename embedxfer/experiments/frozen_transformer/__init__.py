@@ -29,10 +29,12 @@ from embedxfer.experiments.frozen_transformer.trial import (
     run_trial,
 )
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
+from embedxfer.experiments.serves import parts_rule
 
 KIND = register_kind(
     ExperimentKind(
         name="frozen_transformer",
+        checkpoint_rule=parts_rule("frozen_transformer freezes and trains groups of parts by name"),
         config_cls=FrozenTransformerConfig,
         expand=expand,
         run_trial=run_trial,

@@ -14,10 +14,12 @@ from embedxfer.experiments.layer_reinit.figures import FIGURES
 from embedxfer.experiments.layer_reinit.schemes import SCHEMES, Condition, conditions, layer_order
 from embedxfer.experiments.layer_reinit.trial import PROBE, estimate_seconds, expand, run_trial
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
+from embedxfer.experiments.serves import parts_rule
 
 KIND = register_kind(
     ExperimentKind(
         name="layer_reinit",
+        checkpoint_rule=parts_rule("layer_reinit reinitializes and permutes blocks by name"),
         config_cls=LayerReinitConfig,
         expand=expand,
         run_trial=run_trial,

@@ -23,6 +23,7 @@ from embedxfer.experiments.module_porting.trial import (
     run_trial,
 )
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
+from embedxfer.experiments.serves import parts_rule
 from embedxfer.results.extras import DownloadSpec, TableSpec
 
 
@@ -42,6 +43,7 @@ def compat(a, b):
 KIND = register_kind(
     ExperimentKind(
         name="module_porting",
+        checkpoint_rule=parts_rule("module_porting attaches and ports PEFT modules by layer path"),
         config_cls=ModulePortingConfig,
         expand=expand,
         run_trial=run_trial,

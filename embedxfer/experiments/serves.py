@@ -1,0 +1,67 @@
+"""Which kinds can run which checkpoint, and why not: the two tiers of model support.
+
+Kinds that only read hidden states or the token table (probing, the explorer kinds, embedding_transfer, ...) take
+every model transformers loads without remote code: encoders, decoders, and encoder-decoders through their
+encoder. Kinds that change or freeze parts by name (layer_reinit, frozen_transformer, module_porting) declare a
+`checkpoint_rule`: one sentence saying why a checkpoint is out of reach, None when it is served. The catalog shows
+every kind's answer per checkpoint, and `plan_experiment` refuses a config before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from embedxfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from embedxfer.checkpoints import ArchInfo
+    from embedxfer.experiments.registry import ExperimentKind
+
+#: a kind's rule: why it cannot run a checkpoint (one sentence), None when it can
+CheckpointRule = Callable[["ArchInfo"], "str | None"]
+
+
+def parts_rule(what: str) -> CheckpointRule:
+    """The rule of a kind that needs parts by name (`what`: "layer_reinit reinitializes blocks by name")."""
+
+    def rule(info: ArchInfo) -> str | None:
+        from embedxfer.parts.resolve import FAMILIES
+
+        if info.family in FAMILIES:
+            return None
+        return (
+            f"{what}, which embedxfer maps for the {', '.join(FAMILIES)} families; {info.id} is a {info.family} model."
+        )
+
+    return rule
+
+
+def kind_support(info: ArchInfo) -> dict[str, str | None]:
+    """{kind name: None (it runs) or the reason it does not} for every registered kind."""
+    from embedxfer.experiments.registry import list_kinds
+
+    return {kind.name: _reason(kind, info) for kind in list_kinds()}
+
+
+def _reason(kind: ExperimentKind, info: ArchInfo) -> str | None:
+    return kind.checkpoint_rule(info) if kind.checkpoint_rule else None
+
+
+def check_served(kind: ExperimentKind, config: Any) -> None:
+    """ConfigError when `kind` cannot run a checkpoint that `config` names, naming the kinds that can."""
+    from embedxfer.checkpoints import arch_info
+    from embedxfer.experiments.config import field_specs
+
+    if kind.checkpoint_rule is None:
+        return
+    for spec in field_specs(type(config)):
+        if spec.role not in ("checkpoint", "checkpoints"):
+            continue
+        value = getattr(config, spec.name)
+        for checkpoint in [value] if isinstance(value, str) else list(value or []):
+            info = arch_info(checkpoint)
+            reason = kind.checkpoint_rule(info)
+            if reason:
+                served = [name for name, why in kind_support(info).items() if why is None]
+                raise ConfigError(f"{reason} Kinds that run on it: {', '.join(served) or 'none'}.")

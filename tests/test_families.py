@@ -1,0 +1,170 @@
+"""Any checkpoint a researcher brings: a tiny random model of every family (from its config class alone) through
+the kinds that read hidden states or the token table, and the parts-by-name kinds' refusals, as one matrix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from families import ENCODER_DECODERS, FAMILIES, make_family_checkpoint
+from page_support import run_plan
+
+from embedxfer.cli import main
+from embedxfer.errors import CheckpointError, ConfigError
+from embedxfer.experiments import plan_experiment
+from embedxfer.features import layer_features
+
+#: families whose parts embedxfer maps by name (parts.FAMILIES): the parts kinds run on these only
+PART_FAMILIES = ("bert", "llama", "gpt2")
+PARTS_KINDS = ("layer_reinit", "frozen_transformer", "module_porting")
+
+
+@pytest.fixture(scope="session")
+def family_checkpoints(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("families")
+    return {family: str(make_family_checkpoint(root / family, family)) for family in FAMILIES}
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDXFER_CACHE", str(tmp_path / "cache"))
+
+
+def _tier_one_configs(checkpoint: str, other: str) -> dict[str, dict]:
+    """The smallest config of each kind that only reads hidden states or the token table (`other`: a second
+    checkpoint for the kinds that compare two)."""
+    return {
+        "probing": {"kind": "probing", "checkpoints": [checkpoint], "train_size": 40, "eval_size": 20, "seeds": [0]},
+        "layer_map": {"kind": "layer_map", "checkpoint": checkpoint, "examples": 30, "method": "pca", "seeds": [0]},
+        "embedding_map": {"kind": "embedding_map", "checkpoints": [checkpoint], "method": "pca", "seeds": [0]},
+        "embedding_similarity": {"kind": "embedding_similarity", "checkpoints": [checkpoint, other], "seeds": [0]},
+        "embedding_transfer": {
+            "kind": "embedding_transfer",
+            "sources": [checkpoint],
+            "baselines": [],
+            "train_size": 40,
+            "eval_size": 20,
+            "seeds": [0],
+        },
+    }
+
+
+def _parts_configs(checkpoint: str, other: str) -> dict[str, dict]:
+    return {
+        "layer_reinit": {"kind": "layer_reinit", "checkpoint": checkpoint, "seeds": [0]},
+        "frozen_transformer": {"kind": "frozen_transformer", "checkpoint": checkpoint, "seeds": [0]},
+        "module_porting": {"kind": "module_porting", "origin": checkpoint, "receivers": [other], "seeds": [0]},
+    }
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_features_have_the_right_shape_and_the_cache_equals_a_fresh_forward_pass(
+    family, family_checkpoints, cache, tmp_path
+):
+    from embedxfer.checkpoints import arch_info, load_checkpoint
+    from embedxfer.tasks import load_task
+
+    checkpoint = family_checkpoints[family]
+    task = load_task("tweets-binary")
+    rows = np.arange(6)
+    first = layer_features(checkpoint, task, "train", rows, max_length=16)
+    assert first.computed == 6 and first.features.shape == (6, 3, 32)
+    again = layer_features(checkpoint, task, "train", rows, max_length=16)
+    assert again.cached == 6
+    np.testing.assert_array_equal(again.features, first.features)
+    model, tokenizer, info = load_checkpoint(checkpoint)
+    assert arch_info(checkpoint).family == info.family == family
+    assert info.is_encoder_decoder == (family in ENCODER_DECODERS)
+    encoded = tokenizer(task.train.inputs[2], truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():  # one example: no padding, so the mean over its tokens is the pooled feature
+        states = model(
+            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_hidden_states=True
+        ).hidden_states
+    expected = np.stack([h[0].mean(0).numpy() for h in states])
+    np.testing.assert_allclose(first.features[2], expected, rtol=1e-4, atol=1e-5)
+    assert tuple(model.get_input_embeddings().weight.shape) == (info.vocab_size, 32)  # the token table
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_kind_plans_or_refuses_in_one_sentence(family, family_checkpoints):
+    checkpoint = family_checkpoints[family]
+    other = family_checkpoints["gpt2" if family == "bert" else "bert"]
+    for kind, config in _tier_one_configs(checkpoint, other).items():
+        assert plan_experiment(config).trials, kind
+    for kind, config in _parts_configs(checkpoint, other).items():
+        if family in PART_FAMILIES:
+            continue  # their own test modules run them on the tiny bert, llama and gpt2
+        with pytest.raises(ConfigError) as refused:
+            plan_experiment(config)
+        message = str(refused.value)
+        assert f"{kind} " in message and f"is a {family} model" in message, message
+        assert "Kinds that run on it: finetune, probing, embedding_map, embedding_similarity, layer_map" in message
+
+
+@pytest.mark.parametrize("family", ["roberta", "qwen2", "t5"])
+def test_probing_runs_end_to_end_on_another_family(family, family_checkpoints, embedxfer_home, cache):
+    from embedxfer.store import Store
+
+    config = _tier_one_configs(family_checkpoints[family], "")["probing"] | {"max_length": 16}
+    result = run_plan(Store(), plan_experiment(config))
+    assert {t["status"] for t in result["trials"]} == {"completed"}
+    assert sorted({t["params"]["layer"] for t in result["trials"]}) == [0, 1, 2]
+
+
+def test_the_catalog_lists_each_family_with_the_kinds_it_runs(family_checkpoints, capsys, monkeypatch):
+    import os
+
+    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", os.pathsep.join(family_checkpoints.values()))
+    assert main(["checkpoints", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    for family, checkpoint in family_checkpoints.items():
+        row = rows[checkpoint]
+        assert row["available"] and row["family"] == family, row
+        refused = {kind for kind, why in row["kinds"].items() if why}
+        assert refused == (set() if family in PART_FAMILIES else set(PARTS_KINDS)), (family, row["kinds"])
+    assert main(["checkpoints"]) == 0
+    out = capsys.readouterr().out
+    assert f"{family_checkpoints['t5']} runs finetune, probing" in out and "is a t5 model" in out
+
+
+def test_a_family_transformers_does_not_know_is_one_sentence(family_checkpoints, tmp_path):
+    import shutil
+
+    from embedxfer.checkpoints import arch_info
+
+    for name, extra, says in (
+        ("unknown", {"model_type": "not-a-family"}, "does not know; pick a checkpoint of a family transformers ships"),
+        ("custom", {"model_type": "my-net", "auto_map": {"AutoModel": "x.MyNet"}}, "trust_remote_code"),
+    ):
+        folder = tmp_path / name
+        shutil.copytree(family_checkpoints["bert"], folder)
+        config = json.loads((folder / "config.json").read_text()) | extra
+        (folder / "config.json").write_text(json.dumps(config))
+        with pytest.raises(CheckpointError, match=says):
+            arch_info(str(folder))
+
+
+def test_the_checkpoints_page_says_which_kinds_each_family_runs(app_env, family_checkpoints, monkeypatch):
+    from page_support import open_page, read_catalog
+
+    from embedxfer.compat import pair_compat
+
+    roberta, qwen2 = family_checkpoints["roberta"], family_checkpoints["qwen2"]
+    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", f"{roberta}:{qwen2}")
+    at = open_page("app_pages/checkpoints.py")
+    catalog = read_catalog(at)
+    assert (
+        catalog.loc[roberta, "kinds"].startswith("finetune, probing")
+        and "layer_reinit" not in catalog.loc[roberta, "kinds"]
+    )
+    assert "layer_reinit" in catalog.loc["minilm-l6", "kinds"]
+    refusals = "\n".join(str(m.value) for m in at.markdown)
+    assert f"**{qwen2}**: layer_reinit reinitializes and permutes blocks by name" in refusals
+    # the compatibility matrix follows the same rule
+    from embedxfer.checkpoints import arch_info
+
+    pair = pair_compat(arch_info(roberta), arch_info("minilm-l6"))
+    assert pair.support["module_porting"].level == "no" and "is a roberta model" in pair.support["module_porting"].note
+    assert pair.support["copy layers"].level == "no"
