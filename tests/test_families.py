@@ -168,3 +168,25 @@ def test_the_checkpoints_page_says_which_kinds_each_family_runs(app_env, family_
     pair = pair_compat(arch_info(roberta), arch_info("minilm-l6"))
     assert pair.support["module_porting"].level == "no" and "is a roberta model" in pair.support["module_porting"].note
     assert pair.support["copy layers"].level == "no"
+
+
+def test_plans_warn_about_first_token_pooling_on_causal_models_and_name_the_encoder(family_checkpoints):
+    qwen2, t5, bert = (family_checkpoints[f] for f in ("qwen2", "t5", "bert"))
+    notes = plan_experiment({"kind": "probing", "checkpoints": [qwen2, bert], "pooling": "first"}).notes
+    assert any(f"causal model {qwen2} computes from that token alone" in n for n in notes), notes
+    assert not any(bert in n for n in notes), notes  # a bidirectional encoder's first token sees the whole input
+    assert not any("causal" in n for n in plan_experiment({"kind": "probing", "checkpoints": [qwen2]}).notes)
+    notes = plan_experiment({"kind": "layer_map", "checkpoint": t5, "method": "pca"}).notes
+    assert any(f"{t5} is an encoder-decoder (t5): its encoder's layers are used" in n for n in notes), notes
+
+
+def test_finetune_runs_full_on_any_family_and_freezing_needs_a_part_map(family_checkpoints, embedxfer_home):
+    from embedxfer.store import Store
+
+    t5 = family_checkpoints["t5"]
+    small = {"kind": "finetune", "checkpoint": t5, "train_size": 16, "eval_size": 16, "max_length": 16, "seeds": [0]}
+    config = small | {"freeze": [], "freeze_variants": [], "epochs": 1}
+    result = run_plan(Store(), plan_experiment(config))
+    assert [t["status"] for t in result["trials"]] == ["completed"]
+    with pytest.raises(ConfigError, match=r"is a t5 model, so finetune runs on it as full finetuning"):
+        plan_experiment(config | {"freeze_variants": [["embed.tokens"]]})

@@ -13,7 +13,7 @@ from embedxfer.errors import ConfigError
 from embedxfer.experiments.config import BaseConfig, config_to_dict
 from embedxfer.experiments.parsing import parse_config
 from embedxfer.experiments.registry import ExperimentKind, get_kind
-from embedxfer.experiments.serves import check_served
+from embedxfer.experiments.serves import check_served, model_notes
 from embedxfer.trials import TrialSpec
 
 
@@ -74,4 +74,4 @@ def plan_notes(config: BaseConfig | dict[str, Any]) -> list[str]:
 
 
 def _kind_notes(kind: ExperimentKind, config: BaseConfig) -> list[str]:
-    return list(kind.notes(config)) if kind.notes else []
+    return (list(kind.notes(config)) if kind.notes else []) + model_notes(config)

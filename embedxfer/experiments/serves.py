@@ -55,13 +55,47 @@ def check_served(kind: ExperimentKind, config: Any) -> None:
 
     if kind.checkpoint_rule is None:
         return
-    for spec in field_specs(type(config)):
-        if spec.role not in ("checkpoint", "checkpoints"):
-            continue
-        value = getattr(config, spec.name)
-        for checkpoint in [value] if isinstance(value, str) else list(value or []):
+    for checkpoint in _named_checkpoints(config, field_specs):
+        info = arch_info(checkpoint)
+        reason = kind.checkpoint_rule(info)
+        if reason:
+            served = [name for name, why in kind_support(info).items() if why is None]
+            raise ConfigError(f"{reason} Kinds that run on it: {', '.join(served) or 'none'}.")
+
+
+#: poolings that read the first token only
+FIRST_TOKEN_POOLINGS = ("first", "cls")
+
+
+def model_notes(config: Any) -> list[str]:
+    """Notes any kind's plan gets from the models it names: a first-token pooling on a causal model (its first
+    token sees only itself, so every example gets nearly the same features), and an encoder-decoder served
+    through its encoder."""
+    from embedxfer.checkpoints import arch_info
+    from embedxfer.errors import EmbedxferError
+    from embedxfer.experiments.config import field_specs
+
+    notes = []
+    pooling = getattr(config, "pooling", None)
+    for checkpoint in _named_checkpoints(config, field_specs):
+        try:
             info = arch_info(checkpoint)
-            reason = kind.checkpoint_rule(info)
-            if reason:
-                served = [name for name, why in kind_support(info).items() if why is None]
-                raise ConfigError(f"{reason} Kinds that run on it: {', '.join(served) or 'none'}.")
+        except EmbedxferError:
+            continue  # expand says what is wrong with it
+        if pooling in FIRST_TOKEN_POOLINGS and info.is_causal:
+            notes.append(
+                f"pooling {pooling} reads the first token, which the causal model {info.id} computes from that token "
+                "alone: every example gets nearly the same features. Use mean or last."
+            )
+        if info.is_encoder_decoder:
+            notes.append(f"{info.id} is an encoder-decoder ({info.family}): its encoder's layers are used.")
+    return notes
+
+
+def _named_checkpoints(config: Any, field_specs: Callable) -> list[str]:
+    names = []
+    for spec in field_specs(type(config)):
+        if spec.role in ("checkpoint", "checkpoints"):
+            value = getattr(config, spec.name)
+            names += [value] if isinstance(value, str) else list(value or [])
+    return list(dict.fromkeys(n for n in names if n))

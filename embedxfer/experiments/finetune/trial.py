@@ -16,14 +16,22 @@ def condition_name(frozen: list[str]) -> str:
 def expand(config: FinetuneConfig) -> list[TrialSpec]:
     """Check the checkpoint, task and part names now, so bad input fails at submit, not in a worker."""
     from embedxfer.checkpoints import arch_info
+    from embedxfer.errors import ConfigError
     from embedxfer.parts import validate_part_names
+    from embedxfer.parts.resolve import FAMILIES
     from embedxfer.tasks import load_task
 
     info = arch_info(config.checkpoint)
     task = load_task(config.task)
     task.subsample(config.train_size, seed=config.seeds[0])  # raises if train_size exceeds the data
     for frozen in config.freeze_settings():
-        validate_part_names(frozen, family=info.family, num_layers=info.num_layers)
+        if frozen and info.family not in FAMILIES:
+            raise ConfigError(
+                f"Freezing parts by name works on the {', '.join(FAMILIES)} families; {info.id} is a {info.family} "
+                "model, so finetune runs on it as full finetuning: freeze [] and no freeze_variants."
+            )
+        if frozen:
+            validate_part_names(frozen, family=info.family, num_layers=info.num_layers)
     return [
         TrialSpec(condition=condition_name(frozen), seed=seed, params={"freeze": frozen})
         for frozen in config.freeze_settings()
