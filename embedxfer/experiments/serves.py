@@ -9,7 +9,7 @@ every kind's answer per checkpoint, and `plan_experiment` refuses a config befor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from embedxfer.errors import ConfigError
@@ -22,17 +22,20 @@ if TYPE_CHECKING:
 CheckpointRule = Callable[["ArchInfo"], "str | None"]
 
 
-def parts_rule(what: str) -> CheckpointRule:
-    """The rule of a kind that needs parts by name (`what`: "layer_reinit reinitializes blocks by name")."""
+def parts_rule(what: str, families: Callable[[], Iterable[str]] | None = None) -> CheckpointRule:
+    """The rule of a kind that needs parts by name (`what`: "layer_reinit reinitializes blocks by name");
+    `families()` lists those it serves (default: every family with a part map, parts.FAMILIES)."""
 
     def rule(info: ArchInfo) -> str | None:
-        from embedxfer.parts.resolve import FAMILIES
+        from embedxfer.parts.resolve import FAMILIES, UNMAPPED_REASONS
 
-        if info.family in FAMILIES:
+        served = list(families() if families else FAMILIES)
+        if info.family in served:
             return None
-        return (
-            f"{what}, which embedxfer maps for the {', '.join(FAMILIES)} families; {info.id} is a {info.family} model."
-        )
+        why = UNMAPPED_REASONS.get(info.family)
+        if why:
+            return f"{what}, but {why}; {info.id} is a {info.family} model."
+        return f"{what}, which embedxfer does for the {', '.join(served)} families; {info.id} is a {info.family} model."
 
     return rule
 

@@ -1,8 +1,8 @@
 """Canonical part names and the per-family resolvers that map them to modules.
 
 A part name means the same thing in every family (`embed.tokens`, `layers.3.attn`, `final_norm`);
-one `FamilySpec` per family (bert, llama, gpt2) says which modules hold it. A part is an ordered
-dict `{local_name: nn.Parameter}` whose local names are stable across models of one family, so
+one `FamilySpec` per family (bert, llama, gpt2 and the others listed in FAMILIES) says which modules hold it. A
+part is an ordered dict `{local_name: nn.Parameter}` whose local names are stable across models of one family, so
 two bert models (or a bert and a llama for `embed.tokens`) can swap it after a shape check.
 """
 
@@ -26,6 +26,8 @@ INPUT_ATTRS = ("input_proj", "input_embed")
 
 _TOP_GROUP = {
     "embed.tokens": "input",
+    "embed.proj": "input",
+    "out_proj": "output",
     "embed.types": "input",
     "embed.positions": "positions",
     "embed.norm": "layernorm",
@@ -92,6 +94,93 @@ FAMILIES: dict[str, FamilySpec] = {
         top={"final_norm": "ln_f"},
         missing_hint={"embed.types": "gpt2 has no token-type embeddings"},
     ),
+}
+
+_BERT_LIKE = FAMILIES["bert"]
+_ROTARY = {
+    "embed.positions": "this family encodes positions with rotary embeddings, which have no weights",
+    "embed.types": "this family has no token-type embeddings",
+}
+
+
+def _decoder(name: str, norms: tuple[str, ...], final_norm: str = "norm", **paths: str) -> FamilySpec:
+    """A llama-style decoder (`layers`, `embed_tokens`, `self_attn`, `mlp`) with its own norm names."""
+    return FamilySpec(
+        name=name,
+        layers=paths.get("layers", "layers"),
+        embed={"embed.tokens": paths.get("tokens", "embed_tokens")},
+        block={"attn": (paths.get("attn", "self_attn"),), "mlp": (paths.get("mlp", "mlp"),), "norm": norms},
+        top={"final_norm": final_norm},
+        missing_hint=_ROTARY,
+    )
+
+
+# Families that share bert's module names (their own attention classes live at the same paths); electra adds a
+# projection from a narrower embedding when its embedding_size differs from the width.
+for _name in ("roberta", "xlm-roberta", "electra"):
+    FAMILIES[_name] = FamilySpec(
+        name=_name,
+        layers=_BERT_LIKE.layers,
+        embed={**_BERT_LIKE.embed, **({"embed.proj": "embeddings_project"} if _name == "electra" else {})},
+        block=_BERT_LIKE.block,
+        top={"pooler": "pooler"},
+        missing_hint={"final_norm": f"{_name} normalizes inside each layer and has no final norm"},
+    )
+FAMILIES["distilbert"] = FamilySpec(
+    name="distilbert",
+    layers="transformer.layer",
+    embed={
+        "embed.tokens": "embeddings.word_embeddings",
+        "embed.positions": "embeddings.position_embeddings",
+        "embed.norm": "embeddings.LayerNorm",
+    },
+    block={"attn": ("attention",), "mlp": ("ffn",), "norm": ("sa_layer_norm", "output_layer_norm")},
+    top={},
+    missing_hint={
+        "embed.types": "distilbert has no token-type embeddings",
+        "final_norm": "distilbert normalizes inside each layer and has no final norm",
+        "pooler": "distilbert has no pooler",
+    },
+)
+FAMILIES["modernbert"] = FamilySpec(
+    name="modernbert",
+    layers="layers",
+    embed={"embed.tokens": "embeddings.tok_embeddings", "embed.norm": "embeddings.norm"},
+    block={"attn": ("attn",), "mlp": ("mlp",), "norm": ("attn_norm", "mlp_norm")},
+    top={"final_norm": "final_norm"},
+    missing_hint=_ROTARY,
+)
+FAMILIES["gpt_neox"] = _decoder(
+    "gpt_neox",
+    ("input_layernorm", "post_attention_layernorm"),
+    final_norm="final_layer_norm",
+    tokens="embed_in",
+    attn="attention",
+)
+FAMILIES["opt"] = FamilySpec(
+    name="opt",
+    layers="decoder.layers",
+    embed={
+        "embed.tokens": "decoder.embed_tokens",
+        "embed.positions": "decoder.embed_positions",
+        "embed.proj": "decoder.project_in",
+    },
+    block={"attn": ("self_attn",), "mlp": ("fc1", "fc2"), "norm": ("self_attn_layer_norm", "final_layer_norm")},
+    top={"final_norm": "decoder.final_layer_norm", "out_proj": "decoder.project_out"},
+    missing_hint={"embed.types": "opt has no token-type embeddings"},
+)
+for _name in ("mistral", "qwen2", "qwen3", "gemma", "olmo", "phi3"):
+    FAMILIES[_name] = _decoder(_name, ("input_layernorm", "post_attention_layernorm"))
+FAMILIES["gemma2"] = _decoder(
+    "gemma2",
+    ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"),
+)
+FAMILIES["phi"] = _decoder("phi", ("input_layernorm",), final_norm="final_layernorm")
+
+#: families embedxfer can load but will not map parts for, and why (shown where a parts-by-name kind is refused)
+UNMAPPED_REASONS = {
+    "albert": "albert shares one set of block weights across all its layers, so a single layer cannot be "
+    "reinitialized, frozen or ported on its own",
 }
 
 

@@ -98,7 +98,7 @@ def require_inputs_embeds(backbone: nn.Module) -> None:
     if "inputs_embeds" not in inspect.signature(backbone.forward).parameters:
         raise ConfigError(
             f"The backbone {type(backbone).__name__} takes no inputs_embeds, so a new input layer cannot feed it; "
-            "frozen_transformer needs a bert, llama or gpt2 family checkpoint."
+            "frozen_transformer needs a checkpoint whose model takes inputs_embeds (every family with a part map does)."
         )
 
 

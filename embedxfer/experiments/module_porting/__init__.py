@@ -27,6 +27,12 @@ from embedxfer.experiments.serves import parts_rule
 from embedxfer.results.extras import DownloadSpec, TableSpec
 
 
+def _porting_families() -> list[str]:
+    from embedxfer.porting.techniques import SUPPORTED
+
+    return list(SUPPORTED)
+
+
 def compat(a, b):
     """Whether a module trained on `a` can be ported to `b`: same family and width; a depth change needs a map."""
     from embedxfer.compat import Support
@@ -43,7 +49,7 @@ def compat(a, b):
 KIND = register_kind(
     ExperimentKind(
         name="module_porting",
-        checkpoint_rule=parts_rule("module_porting attaches and ports PEFT modules by layer path"),
+        checkpoint_rule=parts_rule("module_porting attaches and ports PEFT modules by layer path", _porting_families),
         config_cls=ModulePortingConfig,
         expand=expand,
         run_trial=run_trial,
