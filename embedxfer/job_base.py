@@ -14,7 +14,7 @@ from typing import Any
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, ExperimentPlan, parse_config, plan_experiment
-from embedxfer.store import Store, trial_id_for
+from embedxfer.store import MetricBuffer, Store, trial_id_for
 from embedxfer.trial_outcome import int_or_none
 from embedxfer.trials import ACTIVE_STATUSES, TrialSpec
 
@@ -89,9 +89,17 @@ class ManagerBase:
             self._persisted[trial_id] = pair
         return cancel
 
-    def _sync_running(self, trial_ids: list[str]) -> set[str]:
-        """For running trials that may have gone quiet (loading, evaluating, waiting): write progress the throttle
-        held back, and return those someone (maybe another process) asked to cancel."""
+    def _sync_running(self, buffers: dict[str, MetricBuffer | None]) -> set[str]:
+        """For running trials that may have gone quiet (loading, evaluating, waiting), given as {trial_id: its metric
+        buffer}: write the rows and progress the batching held back, and return those someone (maybe another
+        process) asked to cancel."""
+        for buffer in buffers.values():
+            try:
+                if buffer is not None:
+                    buffer.flush_if_due()
+            except EmbedxferError:
+                pass  # the store is busy for a moment: the rows stay buffered and go out later
+        trial_ids = list(buffers)
         with self._cond:
             latest = {t: dict(self._progress[t]) for t in trial_ids if t in self._progress}
             pending = {t: p for t, p in latest.items() if self._persisted.get(t) != _step_total(p)}

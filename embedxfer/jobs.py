@@ -184,14 +184,8 @@ class JobManager(ManagerBase):
         trials that were cancelled through the store (see __init__)."""
         while not self._watch_stop.wait(self._sync_seconds):
             with self._cond:
-                running = dict(self._running)
-            for item in running.values():
-                try:
-                    if item.buffer is not None:
-                        item.buffer.flush_if_due()
-                except EmbedxferError:
-                    pass  # the store is busy for a moment: the rows stay buffered and go out later
-            requested = self._sync_running(list(running))
+                running = {trial_id: item.buffer for trial_id, item in self._running.items()}
+            requested = self._sync_running(running)
             with self._cond:
                 for trial_id in requested:
                     item = self._running.get(trial_id)

@@ -273,13 +273,8 @@ class RayJobManager(ManagerBase):
         self._last_sync = now
         with self._cond:
             started = {t.trial_id: t for t in self._tasks.values() if t.started}
-        for task in started.values():
-            try:
-                if task.buffer is not None:
-                    task.buffer.flush_if_due()
-            except EmbedxferError:
-                pass  # the store is busy for a moment: the rows stay buffered and go out later
-        requested = [started[i] for i in self._sync_running(list(started)) if started[i].stop_asked_at is None]
+        buffers = {trial_id: task.buffer for trial_id, task in started.items()}
+        requested = [started[i] for i in self._sync_running(buffers) if started[i].stop_asked_at is None]
         if requested:
             with self._cond:
                 self._user_cancelled.update(t.trial_id for t in requested)
