@@ -12,7 +12,7 @@ from embedxfer.experiments.presets import read_preset
 def test_every_preset_parses_and_expands():
     presets = list_presets()
     assert "finetune-quick" in {p.name for p in presets}
-    for preset in presets:
+    for preset in [p for p in presets if not p.online]:  # online ones: tests/test_hub_revisions.py
         plan = plan_experiment(preset.config)  # expands: checks the checkpoint, task and parts for real
         assert plan.kind.name == preset.kind and plan.trials and preset.description
         assert plan.total_seconds() is not None
@@ -53,7 +53,7 @@ def test_unknown_preset_lists_the_known_ones():
 def test_malformed_preset_files_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("config: {kind: finetune}\n")
-    with pytest.raises(ConfigError, match="bad.yaml must hold exactly a 'description'"):
+    with pytest.raises(ConfigError, match="bad.yaml must hold a 'description'"):
         read_preset(bad, "finetune")
     bad.write_text("description: x\nconfig: {kind: other}\n")
     with pytest.raises(ConfigError, match="config says kind other"):

@@ -38,7 +38,12 @@ def checkpoint_fingerprint(checkpoint_id: str) -> str:
         files = weight_files(folder)[1]
         if not files:
             raise CheckpointError(f"Folder {resolved.key} has no weight files to fingerprint.")
-    return _hash_files(files)
+    digest = _hash_files(files)
+    if resolved.kind == "hub" and "@" in resolved.key:
+        # the revision is part of the identity too: every cache keyed by the fingerprint tells revisions apart
+        # even where two revisions' files would hash alike
+        digest = hashlib.sha256(f"{digest}\0{resolved.key}".encode()).hexdigest()[:16]
+    return digest
 
 
 def _hash_files(files: list[Path]) -> str:

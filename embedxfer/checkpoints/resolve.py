@@ -19,13 +19,15 @@ from embedxfer.checkpoints.info import read_json
 from embedxfer.errors import CheckpointError, EmbedxferError
 
 HUB_PREFIX = "hub:"
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(@[\w./-]+)?$")
+#: how a hub id is written (a revision is a branch, tag or commit: Pythia's training steps are branches, step3000)
+HUB_SYNTAX = "hub:org/name or hub:org/name@revision"
 _TOKENIZER_PATTERNS = ["*.json", "*.txt", "*.model", "*.tiktoken"]
 
 
 @dataclass(frozen=True)
 class Resolved:
-    key: str  # canonical id: bundled name, resolved folder path or hub:org/name
+    key: str  # canonical id: bundled name, resolved folder path or hub:org/name[@revision]
     kind: str  # "bundled" | "folder" | "hub"
     source: str  # human text for ArchInfo.source
 
@@ -48,12 +50,14 @@ def resolve_id(checkpoint_id: str) -> Resolved:
     if text.startswith(HUB_PREFIX):
         name = text[len(HUB_PREFIX) :]
         if not _HUB_NAME.match(name):
-            raise CheckpointError(f"Hub id {text!r} is malformed; write it as hub:org/name.")
-        return Resolved(f"{HUB_PREFIX}{name}", "hub", f"Hugging Face Hub {name}")
+            raise CheckpointError(f"Hub id {text!r} is malformed; write it as {HUB_SYNTAX}.")
+        repo, revision = split_hub_name(name)
+        where = f"Hugging Face Hub {repo}" + (f" at revision {revision}" if revision else "")
+        return Resolved(f"{HUB_PREFIX}{name}", "hub", where)
     if not _looks_like_path(text):
         raise CheckpointError(
             f"Unknown checkpoint {text!r}; known ids: {known_ids_text()}, "
-            "or give a local model folder path or hub:org/name."
+            f"or give a local model folder path or {HUB_SYNTAX}."
         )
     try:
         folder = paths.check_user_path(text)
@@ -64,6 +68,12 @@ def resolve_id(checkpoint_id: str) -> Resolved:
         hint = "" if explicit else " (for a Hub model write hub:org/name)"
         raise CheckpointError(f"{str(exc).rstrip('.')}{hint}.") from None
     return Resolved(str(folder), "folder", f"local folder {folder}")
+
+
+def split_hub_name(name: str) -> tuple[str, str | None]:
+    """'org/name@rev' -> ('org/name', 'rev'); no '@' -> ('org/name', None): the repository's default branch."""
+    repo, sep, revision = name.partition("@")
+    return repo, (revision if sep else None)
 
 
 def check_model_folder(folder: Path, shown: str) -> dict:
@@ -118,34 +128,45 @@ def hub_offline() -> bool:
 
 
 def hub_folder(key: str, *, allow_pickle: bool, trust_remote_code: bool) -> Path:
-    """Download (or find in the HF cache) config, tokenizer and safe weights of `hub:org/name`."""
-    name = key[len(HUB_PREFIX) :]
+    """Download (or find in the HF cache) config, tokenizer and safe weights of `hub:org/name[@revision]`."""
+    name, revision = split_hub_name(key[len(HUB_PREFIX) :])
     patterns = [*_TOKENIZER_PATTERNS, "*.safetensors"] + (["*.py"] if trust_remote_code else [])
-    folder = _snapshot(name, patterns)
+    folder = _snapshot(name, patterns, revision)
     if not any(folder.glob("*.safetensors")):
         if not allow_pickle:
             raise CheckpointError(
                 f"Hub model {name} has no safetensors weights; if it has pickle (.bin) weights and you trust "
                 "its source, pass allow_pickle=True."
             )
-        folder = _snapshot(name, [*patterns, "*.bin"])
+        folder = _snapshot(name, [*patterns, "*.bin"], revision)
     return folder
 
 
-def _snapshot(name: str, patterns: list[str]) -> Path:
+def _snapshot(name: str, patterns: list[str], revision: str | None = None) -> Path:
     import requests
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     offline = hub_offline()
+    shown = name + (f" at revision {revision}" if revision else "")
     unreachable = (
-        f"Cannot reach the Hugging Face Hub to get {name}"
+        f"Cannot reach the Hugging Face Hub to get {shown}"
         + (" (offline mode: HF_HUB_OFFLINE is set)" if offline else "")
         + " and it is not in the local Hugging Face cache; "
         + f"use a bundled checkpoint ({known_ids_text()}) or a local model folder."
     )
     try:
-        return Path(snapshot_download(name, allow_patterns=patterns, local_files_only=offline))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, local_files_only=offline))
+    except RevisionNotFoundError as exc:  # before RepositoryNotFoundError and requests' errors: it is both
+        raise CheckpointError(
+            f"Hub model {name} has no revision {revision!r}; give a branch, tag or commit it has (its page lists "
+            "them under Files and versions)."
+        ) from exc
     except (GatedRepoError, RepositoryNotFoundError) as exc:
         raise CheckpointError(
             f"Hub model {name} does not exist or needs a login; check the name or run `huggingface-cli login`."

@@ -30,6 +30,9 @@ class Preset:
     description: str
     config: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: its checkpoints come from the Hugging Face Hub: it runs when online (offline, planning it is refused in one
+    #: sentence naming the hub)
+    online: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The preset's config with `overrides` applied (unknown fields are refused when it is parsed)."""
@@ -47,11 +50,15 @@ def read_preset(path: Path, kind: str) -> Preset:
     data = parse_config_text(text, source=f"Preset {path.name}")
     config = data.get("config")
     description = data.get("description")
-    if not isinstance(config, dict) or not isinstance(description, str) or set(data) - {"config", "description"}:
-        raise ConfigError(f"Preset {path} must hold exactly a 'description' line and a 'config' mapping.")
+    online = data.get("online", False)
+    extra = set(data) - {"config", "description", "online"}
+    if not isinstance(config, dict) or not isinstance(description, str) or extra or not isinstance(online, bool):
+        raise ConfigError(
+            f"Preset {path} must hold a 'description' line and a 'config' mapping (and optionally 'online: true')."
+        )
     if config.get("kind") != kind:
         raise ConfigError(f"Preset {path} lies in kind {kind}'s folder but its config says kind {config.get('kind')}.")
-    return Preset(path.stem, kind, description.strip(), dict(config), path)
+    return Preset(path.stem, kind, description.strip(), dict(config), path, online)
 
 
 def kind_presets(kind: Any) -> list[Preset]:
