@@ -15,13 +15,14 @@ from embedxfer.cli import main
 from embedxfer.errors import CheckpointError, ConfigError
 from embedxfer.experiments import plan_experiment
 from embedxfer.features import layer_features
+from embedxfer.porting.techniques import SUPPORTED
 
 #: families of tests/families.py without a part map (albert shares its block weights; deberta-v2 and t5: not yet)
 UNMAPPED = ("albert", "deberta-v2", "t5")
 #: families whose parts embedxfer maps by name (parts.FAMILIES): layer_reinit and frozen_transformer run on these
 PART_FAMILIES = tuple(f for f in FAMILIES if f not in UNMAPPED)
-#: families module_porting serves (what it has checked with the adapters library)
-PORTING_FAMILIES = ("bert", "llama", "gpt2")
+#: families module_porting serves (what the pinned adapters library attaches on them)
+PORTING_FAMILIES = tuple(SUPPORTED)
 PARTS_KINDS = ("layer_reinit", "frozen_transformer", "module_porting")
 
 
@@ -161,19 +162,19 @@ def test_the_checkpoints_page_says_which_kinds_each_family_runs(app_env, family_
 
     from embedxfer.compat import pair_compat
 
-    roberta, qwen2 = family_checkpoints["roberta"], family_checkpoints["qwen2"]  # porting: bert, llama, gpt2 only
-    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", f"{roberta}:{qwen2}")
+    roberta, neox = family_checkpoints["roberta"], family_checkpoints["gpt_neox"]  # adapters has no gpt_neox
+    monkeypatch.setenv("EMBEDXFER_EXTRA_CHECKPOINTS", f"{roberta}:{neox}")
     at = open_page("app_pages/checkpoints.py")
     catalog = read_catalog(at)
-    assert "layer_reinit" in catalog.loc[roberta, "kinds"] and "module_porting" not in catalog.loc[roberta, "kinds"]
-    assert "module_porting" in catalog.loc["minilm-l6", "kinds"]
+    assert "layer_reinit" in catalog.loc[neox, "kinds"] and "module_porting" not in catalog.loc[neox, "kinds"]
+    assert "module_porting" in catalog.loc[roberta, "kinds"]
     refusals = "\n".join(str(m.value) for m in at.markdown)
-    assert f"**{qwen2}**: module_porting attaches and ports PEFT modules by layer path" in refusals
+    assert f"**{neox}**: module_porting attaches and ports PEFT modules by layer path" in refusals
     # the compatibility matrix follows the same rule
     from embedxfer.checkpoints import arch_info
 
-    pair = pair_compat(arch_info(roberta), arch_info("minilm-l6"))
-    assert pair.support["module_porting"].level == "no" and "is a roberta model" in pair.support["module_porting"].note
+    pair = pair_compat(arch_info(neox), arch_info("minilm-l6"))
+    assert pair.support["module_porting"].level == "no" and "is a gpt_neox model" in pair.support["module_porting"].note
     assert pair.support["copy layers"].level == "no"  # families differ
     t5_pair = pair_compat(arch_info(family_checkpoints["t5"]), arch_info("minilm-l6")).support["module_porting"]
     assert t5_pair.level == "no" and "is a t5 model" in t5_pair.note
@@ -248,3 +249,51 @@ def test_fpt_trains_exactly_the_chosen_groups(family, family_checkpoints):
 def test_albert_is_refused_for_parts_because_its_layers_share_weights(family_checkpoints):
     with pytest.raises(ConfigError, match="albert shares one set of block weights across all its layers"):
         plan_experiment({"kind": "layer_reinit", "checkpoint": family_checkpoints["albert"], "seeds": [0]})
+
+
+#: module_porting across families whose blocks keep a module at the same paths (porting.techniques.PORT_GROUPS)
+CROSS_PAIRS = [("bert", "roberta"), ("roberta", "electra"), ("xlm-roberta", "bert"), ("llama", "mistral")]
+
+
+@pytest.mark.parametrize(
+    ("origin", "receiver"), [(f, f) for f in PORTING_FAMILIES] + CROSS_PAIRS, ids=lambda family: family
+)
+def test_every_supported_technique_ports_completely(origin, receiver, family_checkpoints, tmp_path):
+    from embedxfer.checkpoints import fresh_model
+    from embedxfer.porting import module_spec, resolve_layer_map
+    from embedxfer.porting.modules import attach, module_parameters
+    from embedxfer.porting.port import port_module
+
+    receiver_folder = make_family_checkpoint(tmp_path / "receiver", receiver, seed=1)  # another host
+    for technique in SUPPORTED[origin]:
+        assert technique in SUPPORTED[receiver]
+        spec = module_spec(technique, reduction_factor=2) if technique == "compacter" else module_spec(technique)
+        a, b = fresh_model(family_checkpoints[origin]), fresh_model(str(receiver_folder))
+        attach(a.model, spec, origin, seed=0)
+        attach(b.model, spec, receiver, seed=1)
+        source = {name: p.detach() for name, p in module_parameters(a.model, origin).items()}
+        target = module_parameters(b.model, receiver)
+        report = port_module(
+            source,
+            target,
+            resolve_layer_map("spread", 2, 2),
+            origin=origin,
+            receiver=receiver,
+            technique=technique,
+            origin_layers=2,
+            receiver_layers=2,
+        )
+        assert report.counts()["ported"] == len(source) == len(target) > 0, (technique, report.counts())
+        assert all(torch.equal(target[name], source[name]) for name in source), technique
+
+
+def test_porting_across_families_plans_where_blocks_match_and_says_why_not_elsewhere(family_checkpoints, tmp_path):
+    bert, roberta, gpt2 = (family_checkpoints[f] for f in ("bert", "roberta", "gpt2"))
+    base = {"kind": "module_porting", "techniques": ["lora"], "seeds": [0]}
+    assert plan_experiment(base | {"origin": bert, "receivers": [roberta]}).trials
+    with pytest.raises(ConfigError, match=r"or of families whose blocks match \(bert <-> electra <-> roberta"):
+        plan_experiment(base | {"origin": bert, "receivers": [gpt2]})
+    qwen2, other = family_checkpoints["qwen2"], str(make_family_checkpoint(tmp_path / "qwen2", "qwen2", seed=1))
+    assert plan_experiment(base | {"origin": qwen2, "receivers": [other]}).trials
+    with pytest.raises(ConfigError, match="Technique 'prefix_tuning' does not support"):
+        plan_experiment(base | {"techniques": ["prefix_tuning"], "origin": qwen2, "receivers": [other]})

@@ -76,9 +76,10 @@ def attach(backbone: nn.Module, spec: ModuleSpec, family: str, seed: int) -> Non
     import adapters
     import torch
 
-    if spec.technique == "prefix_tuning" and family in ("llama", "gpt2"):
+    if spec.technique == "prefix_tuning" and family in ("llama", "mistral", "gpt2"):
         # adapters 1.3.0 skips the prefixes of llama/gpt2 under SDPA attention whenever a padding mask is passed
-        # (measured: outputs equal the host without the module); eager attention applies them.
+        # (measured: outputs equal the host without the module); eager attention applies them. mistral shares
+        # llama's attention code there, so it gets the same (not measured on mistral).
         backbone.config._attn_implementation = "eager"
     logging.getLogger("adapters").setLevel(logging.ERROR)  # "adapters available but none activated" until trained
     adapters.init(backbone)

@@ -25,8 +25,31 @@ TECHNIQUE_MEANING = {
     "ia3": "learned rescaling of keys, values and feed-forward activations (Liu et al. 2022)",
 }
 
-#: Families whose hosts every technique was checked on (tests/test_porting.py: trains, pads, saves, ports, loads).
-SUPPORTED: dict[str, tuple[str, ...]] = {"bert": TECHNIQUES, "llama": TECHNIQUES, "gpt2": TECHNIQUES}
+#: Families and the techniques the pinned adapters library (1.3.0) attaches on them. bert, llama and gpt2 hosts
+#: were checked end to end (tests/test_porting.py: trains, pads, saves, ports, loads); the others attach and port
+#: completely on tiny hosts (tests/test_families.py). adapters builds prefix tuning only into the families it
+#: supports natively; qwen2, qwen3, gemma2, phi and modernbert come through its generic interface, which has none.
+#: gpt_neox, opt, gemma, phi3 and olmo are not supported by adapters 1.3.0 at all.
+_NO_PREFIX = tuple(t for t in TECHNIQUES if t != "prefix_tuning")
+SUPPORTED: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "llama", "mistral", "gpt2"), TECHNIQUES
+    ),
+    **dict.fromkeys(("qwen2", "qwen3", "gemma2", "phi", "modernbert"), _NO_PREFIX),
+}
+#: Families whose blocks keep a module's tensors at the same paths, so a module ports across them (same width):
+#: bert's code is shared by roberta, xlm-roberta and electra; mistral's blocks are llama's.
+PORT_GROUPS: tuple[frozenset[str], ...] = (
+    frozenset({"bert", "roberta", "xlm-roberta", "electra"}),
+    frozenset({"llama", "mistral"}),
+)
+
+
+def same_port_group(a: str, b: str) -> bool:
+    """Whether a module trained on a family-`a` host can be ported into a family-`b` host (same family, or a group
+    of PORT_GROUPS holding both)."""
+    return a == b or any(a in group and b in group for group in PORT_GROUPS)
+
 
 #: The adapters library's defaults for the hyperparameters a config can set (adapters 1.3.0).
 DEFAULTS = {

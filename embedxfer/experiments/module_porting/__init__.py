@@ -34,11 +34,13 @@ def _porting_families() -> list[str]:
 
 
 def compat(a, b):
-    """Whether a module trained on `a` can be ported to `b`: same family and width; a depth change needs a map."""
+    """Whether a module trained on `a` can be ported to `b`: same family (or families whose blocks match) and width;
+    a depth change needs a map."""
     from embedxfer.compat import Support
+    from embedxfer.porting.techniques import same_port_group
 
-    if a.family != b.family:
-        return Support("no", f"families differ ({a.family} vs {b.family})")
+    if not same_port_group(a.family, b.family):
+        return Support("no", f"families differ ({a.family} vs {b.family}) and their blocks do not match")
     if a.hidden_size != b.hidden_size:
         return Support("no", f"widths differ ({a.hidden_size} vs {b.hidden_size})")
     if a.num_layers != b.num_layers:

@@ -16,7 +16,7 @@ from embedxfer.errors import ConfigError, EmbedxferError
 from embedxfer.experiments.module_porting.config import ModulePortingConfig
 from embedxfer.porting.layer_map import describe_layer_map, parse_layer_map, resolve_layer_map
 from embedxfer.porting.port import check_widths
-from embedxfer.porting.techniques import TECHNIQUE_MEANING, check_host, module_spec
+from embedxfer.porting.techniques import PORT_GROUPS, TECHNIQUE_MEANING, check_host, module_spec, same_port_group
 from embedxfer.trials import TrialContext, TrialSpec
 
 CONDITION_MEANING = {
@@ -54,10 +54,12 @@ def check_pair(config: ModulePortingConfig, origin: str, receiver: str) -> list[
     a, b = arch_info(origin), arch_info(receiver)
     if a.id == b.id:
         raise ConfigError(f"Receiver {receiver!r} is the origin itself: porting needs another host.")
-    if a.family != b.family:
+    if not same_port_group(a.family, b.family):
+        groups = "; ".join(" <-> ".join(sorted(group)) for group in PORT_GROUPS)
         raise ConfigError(
             f"Cannot port from {origin} ({a.family}) to {receiver} ({b.family}): a module's tensors sit at "
-            f"family-specific places (bert's attention.self.query, llama's self_attn.q_proj); pick hosts of one family."
+            f"family-specific places (bert's attention.self.query, llama's self_attn.q_proj); pick hosts of one "
+            f"family, or of families whose blocks match ({groups})."
         )
     check_widths(origin, a.hidden_size, receiver, b.hidden_size)
     for technique in config.technique_list():
