@@ -203,7 +203,8 @@ def test_an_unsupported_technique_names_the_ones_the_family_supports(hosts, monk
 
     monkeypatch.setitem(techniques.SUPPORTED, "llama", ("seq_bn", "lora", "ia3"))
     config = _config(hosts["llama-3"], [hosts["llama-2"]], technique="prefix_tuning")
-    with pytest.raises(ConfigError, match=r"on llama use seq_bn, lora, ia3; prefix_tuning works on bert, roberta, .*mistral, gpt2"):
+    expected = r"on llama use seq_bn, lora, ia3; prefix_tuning works on bert, roberta, .*mistral, gpt2"
+    with pytest.raises(ConfigError, match=expected):
         plan_experiment(config)
 
 

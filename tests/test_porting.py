@@ -260,7 +260,8 @@ def test_host_checks_say_what_works(monkeypatch):
     with pytest.raises(ConfigError, match="multiple of the hypercomplex dimension 4; use reduction_factor"):
         check_host(module_spec("compacter"), "bert", 32, "tiny")  # 32 // 32 = 1
     monkeypatch.setitem(techniques.SUPPORTED, "gpt2", ("lora", "ia3"))
-    with pytest.raises(ConfigError, match=r"on gpt2 use lora, ia3; prefix_tuning works on bert, roberta, .*llama, mistral"):
+    expected = r"on gpt2 use lora, ia3; prefix_tuning works on bert, roberta, .*llama, mistral"
+    with pytest.raises(ConfigError, match=expected):
         check_host(module_spec("prefix_tuning"), "gpt2", 32, "tiny-gpt2")
 
 
