@@ -306,7 +306,7 @@ def test_hub_id_loads_from_the_downloaded_snapshot(copy_of, monkeypatch):
     snapshot = copy_of("bert")
     requested = []
 
-    def fake_download(name, allow_patterns, local_files_only):
+    def fake_download(name, allow_patterns, local_files_only, revision=None):
         requested.append((name, tuple(allow_patterns)))
         return str(snapshot)
 
