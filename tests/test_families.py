@@ -185,7 +185,8 @@ def test_plans_warn_about_first_token_pooling_on_causal_models_and_name_the_enco
     notes = plan_experiment({"kind": "probing", "checkpoints": [qwen2, bert], "pooling": "first"}).notes
     assert any(f"causal model {qwen2} computes from that token alone" in n for n in notes), notes
     assert not any(bert in n for n in notes), notes  # a bidirectional encoder's first token sees the whole input
-    assert not any("causal" in n for n in plan_experiment({"kind": "probing", "checkpoints": [qwen2]}).notes)
+    notes = plan_experiment({"kind": "probing", "checkpoints": [qwen2]}).notes  # pooling left unset: mean
+    assert f"{qwen2} is causal: pooled by the mean of each example's token states." in notes, notes
     notes = plan_experiment({"kind": "layer_map", "checkpoint": t5, "method": "pca"}).notes
     assert any(f"{t5} is an encoder-decoder (t5): its encoder's layers are used" in n for n in notes), notes
 

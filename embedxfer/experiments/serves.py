@@ -71,9 +71,9 @@ FIRST_TOKEN_POOLINGS = ("first", "cls")
 
 
 def model_notes(config: Any) -> list[str]:
-    """Notes any kind's plan gets from the models it names: a first-token pooling on a causal model (its first
-    token sees only itself, so every example gets nearly the same features), and an encoder-decoder served
-    through its encoder."""
+    """Notes any kind's plan gets from the models it names: the pooling used on a causal model, with a warning for
+    a first-token pooling (its first token sees only itself, so every example gets nearly the same features; the
+    default, mean, is safe), and an encoder-decoder served through its encoder."""
     from embedxfer.checkpoints import arch_info
     from embedxfer.errors import EmbedxferError
     from embedxfer.experiments.config import field_specs
@@ -90,6 +90,8 @@ def model_notes(config: Any) -> list[str]:
                 f"pooling {pooling} reads the first token, which the causal model {info.id} computes from that token "
                 "alone: every example gets nearly the same features. Use mean or last."
             )
+        elif pooling in ("mean", "last") and info.is_causal:
+            notes.append(f"{info.id} is causal: pooled by the {pooling} of each example's token states.")
         if info.is_encoder_decoder:
             notes.append(f"{info.id} is an encoder-decoder ({info.family}): its encoder's layers are used.")
     return notes
