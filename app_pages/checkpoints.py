@@ -9,7 +9,7 @@ from embedxfer import paths, workspace
 from embedxfer.checkpoints import arch_info, list_checkpoints
 from embedxfer.compat import compat_matrix
 from embedxfer.errors import EmbedxferError
-from embedxfer.experiments.serves import kind_support
+from embedxfer.experiments.serves import kind_support, served_kinds
 from ui import services
 from ui.common import fmt_count, short_checkpoint, show_error
 
@@ -38,7 +38,7 @@ def catalog_rows(ids: tuple[str, ...]) -> tuple[list[dict], list[str]]:
             facts = {k: getattr(info, k) for k in INFO_COLUMNS}
             parameters = fmt_count(info.num_parameters)
             support = kind_support(info)
-            runs = ", ".join(name for name, why in support.items() if not why)
+            runs = ", ".join(served_kinds(support))
             refused = {name: why for name, why in support.items() if why}
             extra = {"parameters": parameters, "kinds": runs, "refused": refused, "source": info.source, "note": ""}
             rows.append({**row, **facts, **extra})

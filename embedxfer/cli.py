@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from embedxfer.cli_output import print_json, print_kind_support, print_result, print_table
+from embedxfer.cli_output import print_checkpoints, print_json, print_result, print_table
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
 from embedxfer.ray_backend.settings import BACKENDS, ENV_BACKEND
@@ -142,16 +142,7 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    for r in rows:
-        r["params"] = f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-"
-        kinds = r["kind_support"] = r.get("kinds") or {}
-        r["kinds"] = f"{sum(why is None for why in kinds.values())}/{len(kinds)}" if kinds else "-"
-    columns = ["id", "family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind"]
-    print_table(rows, [*columns, "params", "kinds", "available"])
-    for r in rows:
-        if not r["available"]:
-            print(f"\n{r['id']}: {r['reason']}")
-    print_kind_support(rows)
+    print_checkpoints(rows)
     return 0
 
 
@@ -274,8 +265,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         experiment_id = manager.submit(plan, name=name)
 
         def preamble() -> list[str]:
-            lines = [f"experiment {experiment_id} ({_backend_line(manager)})"]
-            return [] if args.json else lines + [f"note: {line}" for line in plan.notes]
+            if args.json:
+                return []
+            return [f"experiment {experiment_id} ({_backend_line(manager)})", *(f"note: {n}" for n in plan.notes)]
 
         return _run_in_foreground(manager, experiment_id, args.json, preamble)
 

@@ -106,13 +106,29 @@ def fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def print_kind_support(rows: list[dict[str, Any]]) -> None:
-    """Under the checkpoint table: for each checkpoint some kind cannot run, the kinds it runs and, one line each,
-    why the others do not (`row["kind_support"]`: kind -> None or the reason)."""
+def print_checkpoints(rows: list[dict[str, Any]]) -> None:
+    """The checkpoint catalog as a table (a row as `embedxfer checkpoints --json` gives it); under it why an
+    unavailable one cannot be used and, for each checkpoint some kind cannot run, the kinds it runs and, one line
+    each, why the others do not (`row["kinds"]`: kind -> None or the reason)."""
+    from embedxfer.experiments.serves import served_kinds
+
+    shown = [
+        {
+            **r,
+            "params": f"{r['num_parameters'] / 1e6:.1f}M" if "num_parameters" in r else "-",
+            "kinds": f"{len(served_kinds(r['kinds']))}/{len(r['kinds'])}" if r.get("kinds") else "-",
+        }
+        for r in rows
+    ]
+    columns = ["id", "family", "num_layers", "hidden_size", "num_heads", "ffn_size", "vocab_size", "tokenizer_kind"]
+    print_table(shown, [*columns, "params", "kinds", "available"])
+    for r in rows:
+        if not r["available"]:
+            print(f"\n{r['id']}: {r['reason']}")
     for row in rows:
-        support = row.get("kind_support") or {}
+        support = row.get("kinds") or {}
         refused = [why for why in support.values() if why]
         if refused:
-            print(f"\n{row['id']} runs {', '.join(name for name, why in support.items() if not why)}; not:")
+            print(f"\n{row['id']} runs {', '.join(served_kinds(support))}; not:")
             for why in refused:
                 print(f"  - {why}")

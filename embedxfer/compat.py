@@ -125,8 +125,10 @@ def pair_compat(a: ArchInfo, b: ArchInfo) -> PairCompat:
 def _kind_support(kind: ExperimentKind, a: ArchInfo, b: ArchInfo) -> Support:
     """The kind's own pair rule, after its rule for each checkpoint alone (a parts-by-name kind on an unmapped
     family says so here too, as in the catalog)."""
+    from embedxfer.experiments.serves import kind_reason
+
     for info in (a, b):
-        why = kind.checkpoint_rule(info) if kind.checkpoint_rule else None
+        why = kind_reason(kind, info)
         if why:
             return Support("no", why)
     return kind.compat(a, b)

@@ -44,25 +44,30 @@ def kind_support(info: ArchInfo) -> dict[str, str | None]:
     """{kind name: None (it runs) or the reason it does not} for every registered kind."""
     from embedxfer.experiments.registry import list_kinds
 
-    return {kind.name: _reason(kind, info) for kind in list_kinds()}
+    return {kind.name: kind_reason(kind, info) for kind in list_kinds()}
 
 
-def _reason(kind: ExperimentKind, info: ArchInfo) -> str | None:
+def kind_reason(kind: ExperimentKind, info: ArchInfo) -> str | None:
+    """Why `kind` cannot run the checkpoint `info` describes (one sentence), None when it can."""
     return kind.checkpoint_rule(info) if kind.checkpoint_rule else None
+
+
+def served_kinds(support: dict[str, str | None]) -> list[str]:
+    """The kinds of a `kind_support` answer that run the checkpoint, in registry order."""
+    return [name for name, why in support.items() if why is None]
 
 
 def check_served(kind: ExperimentKind, config: Any) -> None:
     """ConfigError when `kind` cannot run a checkpoint that `config` names, naming the kinds that can."""
     from embedxfer.checkpoints import arch_info
-    from embedxfer.experiments.config import field_specs
 
     if kind.checkpoint_rule is None:
         return
-    for checkpoint in _named_checkpoints(config, field_specs):
+    for checkpoint in _named_checkpoints(config):
         info = arch_info(checkpoint)
-        reason = kind.checkpoint_rule(info)
+        reason = kind_reason(kind, info)
         if reason:
-            served = [name for name, why in kind_support(info).items() if why is None]
+            served = served_kinds(kind_support(info))
             raise ConfigError(f"{reason} Kinds that run on it: {', '.join(served) or 'none'}.")
 
 
@@ -76,11 +81,10 @@ def model_notes(config: Any) -> list[str]:
     default, mean, is safe), and an encoder-decoder served through its encoder."""
     from embedxfer.checkpoints import arch_info
     from embedxfer.errors import EmbedxferError
-    from embedxfer.experiments.config import field_specs
 
     notes = []
     pooling = getattr(config, "pooling", None)
-    for checkpoint in _named_checkpoints(config, field_specs):
+    for checkpoint in _named_checkpoints(config):
         try:
             info = arch_info(checkpoint)
         except EmbedxferError:
@@ -97,7 +101,10 @@ def model_notes(config: Any) -> list[str]:
     return notes
 
 
-def _named_checkpoints(config: Any, field_specs: Callable) -> list[str]:
+def _named_checkpoints(config: Any) -> list[str]:
+    """The checkpoints a config names (its fields of role checkpoint or checkpoints), each once."""
+    from embedxfer.experiments.config import field_specs
+
     names = []
     for spec in field_specs(type(config)):
         if spec.role in ("checkpoint", "checkpoints"):
