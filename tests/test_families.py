@@ -10,6 +10,7 @@ import pytest
 import torch
 from families import ENCODER_DECODERS, FAMILIES, make_family_checkpoint
 from page_support import run_plan
+from training_support import assert_only_trainable_parameters_move
 
 from embedxfer.cli import main
 from embedxfer.errors import CheckpointError, ConfigError
@@ -222,12 +223,9 @@ def test_layer_reinit_changes_exactly_the_named_block(family, family_checkpoints
 @pytest.mark.parametrize("family", PART_FAMILIES)
 def test_fpt_trains_exactly_the_chosen_groups(family, family_checkpoints):
     from embedxfer.checkpoints import fresh_model
-    from embedxfer.data import encode_split
-    from embedxfer.engine import TrainSettings, train_model
     from embedxfer.experiments.frozen_transformer.model import FPTModel, OutputSpec, set_trainable
     from embedxfer.parts import FAMILIES as SPECS
     from embedxfer.parts import param_groups
-    from embedxfer.tasks import load_task
 
     loaded = fresh_model(family_checkpoints[family])
     model = FPTModel(loaded.model, 32, OutputSpec(classes=2, positions=5, output_tokens=5), input_dim=1, vocab=None)
@@ -237,14 +235,7 @@ def test_fpt_trains_exactly_the_chosen_groups(family, family_checkpoints):
         assert group in chosen or not any(p.requires_grad for p in params), group
     assert counts["attention"] == counts["mlp"] == 0 and counts["output"] > 0 and counts["input"] > 0
     assert (counts["positions"] > 0) == ("embed.positions" in SPECS[family].embed)
-    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    task = load_task("bit-xor?n_train=32&n_val=16&n_test=16")
-    settings = TrainSettings(max_steps=3, lr=1e-2, optimizer="adam", schedule="constant", batch_size=8)
-    train_model(model, encode_split(task.train, "vectors"), classes=2, metric="accuracy", settings=settings)
-    after = dict(model.named_parameters())
-    assert all(torch.equal(after[n], before) for n, before in frozen.items())
-    assert any(not torch.equal(after[n], before) for n, before in trained.items())
+    assert_only_trainable_parameters_move(model, "bit-xor?n_train=32&n_val=16&n_test=16", steps=3)
 
 
 def test_albert_is_refused_for_parts_because_its_layers_share_weights(family_checkpoints):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from page_support import run_plan
+from training_support import assert_only_trainable_parameters_move
 
 from embedxfer.errors import ConfigError
 from embedxfer.experiments import plan_experiment
@@ -64,10 +65,7 @@ def test_the_groups_mirror_the_parts_module():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_exactly_the_chosen_groups_train_and_frozen_weights_stay_bit_identical(family, tiny_checkpoints):
-    from embedxfer.data import encode_split
-    from embedxfer.engine import TrainSettings, train_model
     from embedxfer.parts import get_part, param_groups, part_names
-    from embedxfer.tasks import load_task
 
     model = _model(tiny_checkpoints[family])
     chosen = ["input", "output", "layernorm", "positions"]
@@ -80,14 +78,7 @@ def test_exactly_the_chosen_groups_train_and_frozen_weights_stay_bit_identical(f
             assert param.requires_grad == (group in chosen and id(param) not in unused), (group, param.shape)
     assert counts["attention"] == counts["mlp"] == 0 and counts["output"] > 0 and counts["input"] > 0
     assert (counts["positions"] == 0) == (family == "llama")  # rotary embeddings have no weights
-    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    task = load_task(XOR)
-    settings = TrainSettings(max_steps=5, lr=1e-2, optimizer="adam", schedule="constant", batch_size=8)
-    train_model(model, encode_split(task.train, "vectors"), classes=2, metric="accuracy", settings=settings)
-    after = dict(model.named_parameters())
-    assert all(torch.equal(after[n], before) for n, before in frozen.items())
-    assert any(not torch.equal(after[n], before) for n, before in trained.items())
+    assert_only_trainable_parameters_move(model, XOR, steps=5)
 
 
 def test_statistics_only_matches_each_tensors_mean_and_std(tiny_checkpoints):
