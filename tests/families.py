@@ -32,6 +32,19 @@ FAMILIES = ENCODERS + DECODERS + ENCODER_DECODERS
 
 HIDDEN, LAYERS, HEADS, FFN = 32, 2, 4, 64
 
+#: settings a family's popular checkpoints use beyond its config class's defaults: deberta-v3's relative attention
+#: (a relative-position table and its norm in the encoder, no absolute positions)
+_AS_RELEASED = {
+    "deberta-v2": {
+        "relative_attention": True,
+        "position_biased_input": False,
+        "pos_att_type": ["p2c", "c2p"],
+        "norm_rel_ebd": "layer_norm",
+        "share_att_key": True,
+        "position_buckets": 16,
+    }
+}
+
 
 def _sizes(vocab: int) -> dict:
     return {
@@ -67,7 +80,7 @@ def make_family_checkpoint(folder: Path, model_type: str, *, seed: int = 0) -> P
             "sep_token_id": tokenizer.sep_token_id,
             "decoder_start_token_id": tokenizer.pad_token_id,
         }
-    config = AutoConfig.for_model(model_type, **_sizes(len(tokenizer)), **specials)
+    config = AutoConfig.for_model(model_type, **_sizes(len(tokenizer)), **specials, **_AS_RELEASED.get(model_type, {}))
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -202,7 +202,8 @@ def test_pickle_only_checkpoint_needs_permission(copy_of):
     folder = _make_pickle_only(copy_of("bert"))
     with pytest.raises(CheckpointError) as exc:
         ck.load_checkpoint(str(folder))
-    assert "pickle" in one_line(exc) and "allow_pickle=True" in str(exc.value)
+    assert "pickle" in one_line(exc) and "allow_pickle=True" in one_line(exc)
+    assert f"EMBEDXFER_ALLOW_PICKLE={folder}" in one_line(exc)
     model, tokenizer, _ = ck.load_checkpoint(str(folder), allow_pickle=True)
     ids = tokenizer(["i love this movie"], return_tensors="pt")["input_ids"]
     with torch.no_grad():

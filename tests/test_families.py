@@ -18,8 +18,8 @@ from embedxfer.experiments import plan_experiment
 from embedxfer.features import layer_features
 from embedxfer.porting.techniques import SUPPORTED
 
-#: families of tests/families.py without a part map (albert shares its block weights; deberta-v2 and t5: not yet)
-UNMAPPED = ("albert", "deberta-v2", "t5")
+#: families of tests/families.py without a part map (albert shares its block weights)
+UNMAPPED = ("albert",)
 #: families whose parts embedxfer maps by name (parts.FAMILIES): layer_reinit and frozen_transformer run on these
 PART_FAMILIES = tuple(f for f in FAMILIES if f not in UNMAPPED)
 #: families module_porting serves (what the pinned adapters library attaches on them)
@@ -108,7 +108,7 @@ def test_every_kind_plans_or_refuses_in_one_sentence(family, family_checkpoints)
         with pytest.raises(ConfigError) as refused:
             plan_experiment(config)
         message = str(refused.value)
-        assert f"{kind} " in message and f"is a {family} model" in message, message
+        assert f"{kind} " in message and f"{checkpoint} is a" in message and f" {family} model" in message, message
         assert "Kinds that run on it: finetune, " in message and "probing, embedding_map" in message, message
 
 
@@ -138,7 +138,13 @@ def test_the_catalog_lists_each_family_with_the_kinds_it_runs(family_checkpoints
         assert refused == expected, (family, row["kinds"])
     assert main(["checkpoints"]) == 0
     out = capsys.readouterr().out
-    assert f"{family_checkpoints['t5']} runs finetune, probing" in out and "is a t5 model" in out
+    t5 = family_checkpoints["t5"]
+    assert f"{t5} runs finetune, layer_reinit, probing" in out, out
+    assert (
+        f"adapters attaches its modules to a whole t5 encoder-decoder, and embedxfer runs t5 through its encoder "
+        f"stack alone; {t5} is a t5 model." in out
+    )
+    assert f"{family_checkpoints['albert']} is an albert model." in out
 
 
 def test_a_family_transformers_does_not_know_is_one_sentence(family_checkpoints, tmp_path):
@@ -200,21 +206,24 @@ def test_finetune_runs_full_on_any_family_and_freezing_needs_a_part_map(family_c
     config = small | {"freeze": [], "freeze_variants": [], "epochs": 1}
     result = run_plan(Store(), plan_experiment(config))
     assert [t["status"] for t in result["trials"]] == ["completed"]
-    with pytest.raises(ConfigError, match=r"is a t5 model, so finetune runs on it as full finetuning"):
-        plan_experiment(config | {"freeze_variants": [["embed.tokens"]]})
+    # t5's parts are named on its encoder stack, the model embedxfer loads
+    assert plan_experiment(config | {"freeze_variants": [["embed.tokens", "layers.0.*"]]}).trials
+    albert = small | {"checkpoint": family_checkpoints["albert"], "freeze_variants": [["embed.tokens"]]}
+    with pytest.raises(ConfigError, match=r"is an albert model, so finetune runs on it as full finetuning"):
+        plan_experiment(albert)
 
 
 @pytest.mark.parametrize("family", PART_FAMILIES)
 def test_layer_reinit_changes_exactly_the_named_block(family, family_checkpoints):
     from embedxfer.checkpoints import fresh_model
-    from embedxfer.parts import FAMILIES as SPECS
     from embedxfer.parts import reinit_layers
+    from embedxfer.parts.resolve import loaded_spec
 
     model = fresh_model(family_checkpoints[family]).model
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     reinit_layers(model, [1], seed=0)
     changed = {name for name, p in model.named_parameters() if not torch.equal(before[name], p)}
-    block = f"{SPECS[family].layers}.1."
+    block = f"{loaded_spec(family).layers}.1."
     assert changed and all(name.startswith(block) for name in changed), sorted(changed)
     matrices = {name for name, p in model.named_parameters() if name.startswith(block) and p.dim() == 2}
     assert matrices <= changed, sorted(matrices - changed)  # every weight matrix of the block was drawn anew
@@ -224,8 +233,8 @@ def test_layer_reinit_changes_exactly_the_named_block(family, family_checkpoints
 def test_fpt_trains_exactly_the_chosen_groups(family, family_checkpoints):
     from embedxfer.checkpoints import fresh_model
     from embedxfer.experiments.frozen_transformer.model import FPTModel, OutputSpec, set_trainable
-    from embedxfer.parts import FAMILIES as SPECS
     from embedxfer.parts import param_groups
+    from embedxfer.parts.resolve import loaded_spec
 
     loaded = fresh_model(family_checkpoints[family])
     model = FPTModel(loaded.model, 32, OutputSpec(classes=2, positions=5, output_tokens=5), input_dim=1, vocab=None)
@@ -234,7 +243,7 @@ def test_fpt_trains_exactly_the_chosen_groups(family, family_checkpoints):
     for group, params in param_groups(model).items():
         assert group in chosen or not any(p.requires_grad for p in params), group
     assert counts["attention"] == counts["mlp"] == 0 and counts["output"] > 0 and counts["input"] > 0
-    assert (counts["positions"] > 0) == ("embed.positions" in SPECS[family].embed)
+    assert (counts["positions"] > 0) == ("embed.positions" in loaded_spec(family).embed)
     assert_only_trainable_parameters_move(model, "bit-xor?n_train=32&n_val=16&n_test=16", steps=3)
 
 
@@ -289,3 +298,42 @@ def test_porting_across_families_plans_where_blocks_match_and_says_why_not_elsew
     assert plan_experiment(base | {"origin": qwen2, "receivers": [other]}).trials
     with pytest.raises(ConfigError, match="Technique 'prefix_tuning' does not support"):
         plan_experiment(base | {"techniques": ["prefix_tuning"], "origin": qwen2, "receivers": [other]})
+
+
+def test_a_whole_t5_names_both_stacks_and_the_loaded_encoder_names_one(family_checkpoints):
+    from transformers import T5Model
+
+    from embedxfer.checkpoints import fresh_model
+    from embedxfer.parts import describe_parts, get_part, param_groups, part_names, validate_part_names
+    from embedxfer.parts.resolve import missing_part_error
+
+    whole = T5Model.from_pretrained(family_checkpoints["t5"])
+    names = part_names(whole)
+    assert describe_parts(names) == (
+        "embed.tokens, layers.{0..1}.{attn,mlp,norm}, decoder.layers.{0..1}.{attn,mlp,norm}, final_norm, "
+        "decoder.final_norm"
+    )
+    assert any(key.startswith("layer.1.EncDecAttention.") for key in get_part(whole, "decoder.layers.1.attn"))
+    assert list(get_part(whole, "layers.1.mlp")) == [
+        "layer.1.DenseReluDense.wi.weight",
+        "layer.1.DenseReluDense.wo.weight",
+    ]
+    grouped = {id(p) for params in param_groups(whole).values() for p in params}
+    assert grouped == {id(p) for p in whole.parameters()}  # every parameter of both stacks is in one group
+    encoder = fresh_model(family_checkpoints["t5"]).model  # what embedxfer loads: the encoder stack
+    assert "decoder.final_norm" not in part_names(encoder) and "layers.1.attn" in part_names(encoder)
+    assert "one t5 stack" in str(missing_part_error(encoder, "decoder.final_norm"))
+    assert "relative attention bias inside block 0" in str(missing_part_error(encoder, "embed.positions"))
+    validate_part_names(["layers.*.attn", "final_norm"], family="t5", num_layers=2)
+
+
+def test_deberta_v3_keeps_its_relative_position_table_as_parts(family_checkpoints):
+    from embedxfer.checkpoints import fresh_model
+    from embedxfer.parts import param_groups, part_group, part_names
+
+    model = fresh_model(family_checkpoints["deberta-v2"]).model
+    names = part_names(model)
+    assert {"embed.relative_positions", "embed.relative_norm"} <= set(names) and "embed.positions" not in names
+    assert part_group("embed.relative_positions") == "positions" and part_group("embed.relative_norm") == "layernorm"
+    positions = param_groups(model)["positions"]
+    assert [tuple(p.shape) for p in positions] == [tuple(model.encoder.rel_embeddings.weight.shape)]

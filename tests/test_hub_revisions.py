@@ -19,13 +19,22 @@ REPO = "EleutherAI/pythia-tiny"
 @pytest.fixture()
 def fake_hub(tmp_path_factory, monkeypatch, embedxfer_home):
     """The hub as `snapshot_download` sees it: two revisions of one repository, each a local folder."""
+    import shutil
+    from fnmatch import fnmatchcase
+
     import huggingface_hub
+    from transformers import AutoModel
 
     root = tmp_path_factory.mktemp("hub")
     revisions = {
         name: make_family_checkpoint(root / name, "gpt_neox", seed=seed)
         for seed, name in enumerate(("step1000", "step2000"))
     }
+    # step0 ships pickle weights only, as Pythia's step branches do
+    revisions["step0"] = root / "step0"
+    shutil.copytree(revisions["step1000"], revisions["step0"])
+    (revisions["step0"] / "model.safetensors").unlink()
+    AutoModel.from_pretrained(revisions["step1000"]).save_pretrained(revisions["step0"], safe_serialization=False)
     calls = []
 
     def snapshot_download(repo_id, *, revision=None, allow_patterns=None, local_files_only=False):
@@ -33,7 +42,14 @@ def fake_hub(tmp_path_factory, monkeypatch, embedxfer_home):
         revision = revision or "step2000"  # the default branch: the last step
         if repo_id != REPO or revision not in revisions:
             raise RevisionNotFoundError(f"no revision {revision}")
-        return str(revisions[revision])
+        # the files the patterns ask for, as a snapshot holds them
+        chosen = root / "snapshots" / f"{revision}-{'-'.join(sorted(allow_patterns or ['all']))}".replace("*", "x")
+        if not chosen.exists():
+            chosen.mkdir(parents=True)
+            for file in revisions[revision].iterdir():
+                if allow_patterns is None or any(fnmatchcase(file.name, p) for p in allow_patterns):
+                    shutil.copy(file, chosen / file.name)
+        return str(chosen)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     return calls
@@ -89,3 +105,34 @@ def test_the_pythia_presets_need_the_hub_and_say_so_offline(monkeypatch, embedxf
 def test_revisions_are_compared_in_one_run(fake_hub):
     plan = plan_experiment({"kind": "probing", "checkpoints": [f"hub:{REPO}@step1000", f"hub:{REPO}@step2000"]})
     assert {spec.condition for spec in plan.trials} == {f"hub:{REPO}@step1000", f"hub:{REPO}@step2000"}
+
+
+def test_pickle_only_revisions_load_when_the_user_trusts_their_source(fake_hub, monkeypatch):
+    from embedxfer.checkpoints import load_checkpoint
+
+    with pytest.raises(CheckpointError, match=r"at revision step0 has no safetensors weights.*EMBEDXFER_ALLOW_PICKLE="):
+        arch_info(f"hub:{REPO}@step0")
+    monkeypatch.setenv("EMBEDXFER_ALLOW_PICKLE", "hub:EleutherAI/*")
+    assert arch_info(f"hub:{REPO}@step0").family == "gpt_neox"
+    loaded = load_checkpoint(f"hub:{REPO}@step0")
+    reference = load_checkpoint(f"hub:{REPO}@step1000")  # the same weights, saved as safetensors
+    expected = dict(reference.model.named_parameters())
+    for name, param in loaded.model.named_parameters():
+        assert param.equal(expected[name]), name
+
+
+def test_a_local_pickle_folder_needs_the_same_permission(fake_hub, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub
+
+    from embedxfer.checkpoints import load_checkpoint
+    from embedxfer.checkpoints.loading import clear_loaded
+
+    folder = tmp_path / "old"
+    shutil.copytree(huggingface_hub.snapshot_download(REPO, revision="step0"), folder)  # every file of step0
+    with pytest.raises(CheckpointError, match=rf"set EMBEDXFER_ALLOW_PICKLE={folder} \(patterns such as"):
+        load_checkpoint(str(folder))
+    monkeypatch.setenv("EMBEDXFER_ALLOW_PICKLE", f"{tmp_path}/*")
+    clear_loaded()
+    assert load_checkpoint(str(folder)).info.family == "gpt_neox"

@@ -3,6 +3,7 @@ files, and a stamp of them that changes when a local folder is rewritten."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from embedxfer.checkpoints.info import read_json
@@ -29,10 +30,25 @@ def weight_files(folder: Path) -> tuple[str, list[Path]]:
     return "none", []
 
 
+#: Checkpoint ids whose pickle weights may load without allow_pickle: comma-separated patterns such as
+#: `hub:EleutherAI/*` (Pythia's training-step branches ship .bin files only) or `/data/old-checkpoints/*`.
+ALLOW_PICKLE_ENV = "EMBEDXFER_ALLOW_PICKLE"
+
+
+def pickle_trusted(key: str) -> bool:
+    """Whether the user trusts the pickle weights of checkpoint `key` (EMBEDXFER_ALLOW_PICKLE patterns; a revision
+    is ignored, so `hub:EleutherAI/*` covers every step of every EleutherAI model)."""
+    from fnmatch import fnmatchcase
+
+    patterns = [p.strip() for p in os.environ.get(ALLOW_PICKLE_ENV, "").split(",") if p.strip()]
+    return any(fnmatchcase(key.split("@", 1)[0], pattern) for pattern in patterns)
+
+
 def pickle_refused(shown: str) -> CheckpointError:
     return CheckpointError(
-        f"Checkpoint {shown} only has pickle weights (.bin), which can run code when loaded; "
-        "convert it to safetensors, or pass allow_pickle=True if you trust its source."
+        f"Checkpoint {shown} only has pickle weights (.bin), which can run code when loaded; convert it to "
+        f"safetensors, or, if you trust its source, set {ALLOW_PICKLE_ENV}={shown.split('@', 1)[0]} (patterns such "
+        "as hub:EleutherAI/* work; in Python: allow_pickle=True). They then load with torch's weights-only unpickler."
     )
 
 
@@ -56,5 +72,6 @@ def local_folder(resolved: Resolved, *, allow_pickle: bool, trust_remote_code: b
     if resolved.kind == "bundled":
         return bundled_folder(resolved.key)
     if resolved.kind == "hub":
+        allow_pickle = allow_pickle or pickle_trusted(resolved.key)
         return hub_folder(resolved.key, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     return Path(resolved.key)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from embedxfer.checkpoints.arch import arch_info_for, check_model_type
-from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, weight_files
+from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, pickle_trusted, weight_files
 from embedxfer.checkpoints.info import ArchInfo, tensor_names
 from embedxfer.checkpoints.resolve import Resolved, check_model_folder, resolve_id
 from embedxfer.errors import CheckpointError
@@ -43,6 +43,7 @@ def load_checkpoint(
 ) -> LoadedCheckpoint:
     """The shared (model, tokenizer, info) of a checkpoint; callers that change weights must use fresh_model."""
     resolved = resolve_id(checkpoint_id)
+    allow_pickle = allow_pickle or pickle_trusted(resolved.key)
     key = (resolved.key, folder_stamp(resolved))
     with _LOCK:
         key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())

@@ -134,9 +134,11 @@ def hub_folder(key: str, *, allow_pickle: bool, trust_remote_code: bool) -> Path
     folder = _snapshot(name, patterns, revision)
     if not any(folder.glob("*.safetensors")):
         if not allow_pickle:
+            shown = name + (f" at revision {revision}" if revision else "")
             raise CheckpointError(
-                f"Hub model {name} has no safetensors weights; if it has pickle (.bin) weights and you trust "
-                "its source, pass allow_pickle=True."
+                f"Hub model {shown} has no safetensors weights; if it has pickle (.bin) weights and you trust its "
+                f"source, set EMBEDXFER_ALLOW_PICKLE=hub:{name} (patterns such as hub:EleutherAI/* work; in Python: "
+                "allow_pickle=True). They then load with torch's weights-only unpickler."
             )
         folder = _snapshot(name, [*patterns, "*.bin"], revision)
     return folder

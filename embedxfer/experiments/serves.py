@@ -9,7 +9,7 @@ every kind's answer per checkpoint, and `plan_experiment` refuses a config befor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from embedxfer.errors import ConfigError
@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 CheckpointRule = Callable[["ArchInfo"], "str | None"]
 
 
-def parts_rule(what: str, families: Callable[[], Iterable[str]] | None = None) -> CheckpointRule:
+def parts_rule(
+    what: str, families: Callable[[], Iterable[str]] | None = None, reasons: Mapping[str, str] | None = None
+) -> CheckpointRule:
     """The rule of a kind that needs parts by name (`what`: "layer_reinit reinitializes blocks by name");
-    `families()` lists those it serves (default: every family with a part map, parts.FAMILIES)."""
+    `families()` lists those it serves (default: every family with a part map, parts.FAMILIES); `reasons` says why
+    the kind leaves out a family it could otherwise name parts of."""
 
     def rule(info: ArchInfo) -> str | None:
         from embedxfer.parts.resolve import FAMILIES, UNMAPPED_REASONS
@@ -32,12 +35,21 @@ def parts_rule(what: str, families: Callable[[], Iterable[str]] | None = None) -
         served = list(families() if families else FAMILIES)
         if info.family in served:
             return None
-        why = UNMAPPED_REASONS.get(info.family)
+        why = {**UNMAPPED_REASONS, **(reasons or {})}.get(info.family)
+        article = indefinite_article(info.family)
         if why:
-            return f"{what}, but {why}; {info.id} is a {info.family} model."
-        return f"{what}, which embedxfer does for the {', '.join(served)} families; {info.id} is a {info.family} model."
+            return f"{what}, but {why}; {info.id} is {article} {info.family} model."
+        return (
+            f"{what}, which embedxfer does for the {', '.join(served)} families; {info.id} is {article} {info.family} "
+            "model."
+        )
 
     return rule
+
+
+def indefinite_article(word: str) -> str:
+    """'an' before a vowel ('an albert model'), else 'a'."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def kind_support(info: ArchInfo) -> dict[str, str | None]:

@@ -156,13 +156,12 @@ def validate_part_names(names: Iterable[str], *, family: str, num_layers: int) -
     Lets a config be rejected at submit time (from ArchInfo alone) instead of in a worker. The
     static list may include optional parts a given model lacks (pooler); those fail later, clearly.
     """
-    from embedxfer.parts.resolve import FAMILIES
+    from embedxfer.parts.resolve import FAMILIES, candidate_parts, loaded_spec
 
-    spec = FAMILIES.get(family)
+    spec = loaded_spec(family)
     if spec is None:
         raise PartError(f"Parts are defined for {', '.join(FAMILIES)} models, not {family!r}.")
-    candidates = list(spec.embed) + [f"layers.{i}.{kind}" for i in range(num_layers) for kind in spec.block]
-    candidates += list(spec.top) + ["head"]
+    candidates = candidate_parts(spec, num_layers)
     for name in [names] if isinstance(names, str) else names:
         if name not in GROUPS and not any(fnmatchcase(part, name) for part in candidates):
             raise PartError(

@@ -31,12 +31,17 @@ _TOP_GROUP = {
     "embed.types": "input",
     "embed.positions": "positions",
     "embed.norm": "layernorm",
+    "embed.relative_positions": "positions",
+    "embed.relative_norm": "layernorm",
     "final_norm": "layernorm",
+    "decoder.final_norm": "layernorm",
+    "conv": "mlp",
     "pooler": "output",
     "head": "output",
 }
 _LAYER_GROUP = {"attn": "attention", "mlp": "mlp", "norm": "layernorm"}
-_LAYER_RE = re.compile(r"layers\.(0|[1-9]\d*)\.(attn|mlp|norm)")
+#: `layers.<i>.<kind>` names a block of the (encoder) stack, `decoder.layers.<i>.<kind>` one of t5's decoder stack
+_LAYER_RE = re.compile(r"(decoder\.)?layers\.(0|[1-9]\d*)\.(attn|mlp|norm)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class FamilySpec:
     top: dict[str, str]
     #: why a canonical part is missing in this family, for the error message
     missing_hint: dict[str, str]
+    #: an encoder-decoder's second ModuleList of blocks (t5's decoder), named `decoder.layers.<i>.*`
+    decoder_layers: str = ""
+    #: the layout of one stack on its own, for an encoder-decoder: embedxfer loads t5 as its encoder stack
+    #: (checkpoints/loading.py), a library user may pass the whole model
+    stack: FamilySpec | None = None
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -176,6 +186,56 @@ FAMILIES["gemma2"] = _decoder(
     ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"),
 )
 FAMILIES["phi"] = _decoder("phi", ("input_layernorm",), final_norm="final_layernorm")
+# deberta-v2 (and v3) keeps bert's block layout. Its relative-position table and that table's norm sit in the
+# encoder and serve every block; xlarge models add a convolution beside the first block's output.
+FAMILIES["deberta-v2"] = FamilySpec(
+    name="deberta-v2",
+    layers=_BERT_LIKE.layers,
+    embed={
+        **_BERT_LIKE.embed,
+        "embed.proj": "embeddings.embed_proj",
+        "embed.relative_positions": "encoder.rel_embeddings",
+        "embed.relative_norm": "encoder.LayerNorm",
+    },
+    block=_BERT_LIKE.block,
+    top={"conv": "encoder.conv"},
+    missing_hint={
+        "embed.positions": "this deberta-v2 model encodes positions only relatively (embed.relative_positions)",
+        "embed.types": "this deberta-v2 model has no token-type embeddings",
+        "final_norm": "deberta-v2 normalizes inside each layer and has no final norm",
+        "pooler": "deberta-v2's base model has no pooler",
+    },
+)
+# t5 blocks are lists of sublayers: self-attention, then (decoder only) cross-attention, then the feed-forward, each
+# with its own norm. Paths absent from a block are skipped, so one table serves both stacks.
+_T5_BLOCK = {
+    "attn": ("layer.0.SelfAttention", "layer.1.EncDecAttention"),
+    "mlp": ("layer.1.DenseReluDense", "layer.2.DenseReluDense"),
+    "norm": ("layer.0.layer_norm", "layer.1.layer_norm", "layer.2.layer_norm"),
+}
+_T5_HINTS = {
+    "embed.positions": "t5 encodes positions as a learned relative attention bias inside block 0's attention "
+    "(layers.0.attn)",
+    "embed.types": "t5 has no token-type embeddings",
+    "embed.norm": "t5 does not normalize its embeddings",
+}
+FAMILIES["t5"] = FamilySpec(
+    name="t5",
+    layers="encoder.block",
+    decoder_layers="decoder.block",
+    embed={"embed.tokens": "shared"},
+    block=_T5_BLOCK,
+    top={"final_norm": "encoder.final_layer_norm", "decoder.final_norm": "decoder.final_layer_norm"},
+    missing_hint=_T5_HINTS,
+    stack=FamilySpec(
+        name="t5",
+        layers="block",
+        embed={"embed.tokens": "embed_tokens"},
+        block=_T5_BLOCK,
+        top={"final_norm": "final_layer_norm"},
+        missing_hint={**_T5_HINTS, "decoder.final_norm": "this is one t5 stack, not the whole encoder-decoder"},
+    ),
+)
 
 #: families embedxfer can load but will not map parts for, and why (shown where a parts-by-name kind is refused)
 UNMAPPED_REASONS = {
@@ -215,8 +275,14 @@ def backbone_of(model: nn.Module) -> nn.Module:
     return wrapper_chain(model)[-1]
 
 
-def family_of(model: nn.Module) -> str:
-    """'bert', 'llama' or 'gpt2': the resolver family of the model's backbone."""
+def loaded_spec(family: str) -> FamilySpec | None:
+    """The layout of the model embedxfer loads for `family` (t5: its encoder stack), or None when unmapped."""
+    spec = FAMILIES.get(family)
+    return spec.stack or spec if spec is not None else None
+
+
+def _spec_of(model: nn.Module) -> tuple[FamilySpec, nn.Module]:
+    """(the family layout that fits this model, its backbone); PartError for an unmapped family."""
     backbone = backbone_of(model)
     model_type = getattr(getattr(backbone, "config", None), "model_type", None)
     if model_type not in FAMILIES:
@@ -224,19 +290,38 @@ def family_of(model: nn.Module) -> str:
         raise PartError(
             f"Cannot name the parts of {what}: part names are defined for the {', '.join(FAMILIES)} families only."
         )
-    if _find(backbone, FAMILIES[model_type].layers) is None:
+    spec = FAMILIES[model_type]
+    if spec.stack is not None and _find(backbone, spec.layers) is None:
+        spec = spec.stack
+    if _find(backbone, spec.layers) is None:
         raise PartError(
-            f"The {type(backbone).__name__} model has no '{FAMILIES[model_type].layers}' layer list; "
+            f"The {type(backbone).__name__} model has no '{spec.layers}' layer list; "
             f"pass the base model or a wrapper of a standard {model_type} model."
         )
-    return model_type
+    return spec, backbone
+
+
+def family_of(model: nn.Module) -> str:
+    """'bert', 'llama', 't5', ...: the resolver family of the model's backbone."""
+    return _spec_of(model)[0].name
 
 
 def _blocks(model: nn.Module) -> tuple[FamilySpec, nn.Module, nn.Module]:
     """(family spec, backbone, ModuleList of blocks)."""
-    spec = FAMILIES[family_of(model)]
-    backbone = backbone_of(model)
+    spec, backbone = _spec_of(model)
     return spec, backbone, _find(backbone, spec.layers)
+
+
+def _decoder_blocks(spec: FamilySpec, backbone: nn.Module) -> list[nn.Module]:
+    """An encoder-decoder's decoder blocks (empty for every other layout)."""
+    found = _find(backbone, spec.decoder_layers) if spec.decoder_layers else None
+    return list(found) if found is not None else []
+
+
+def _layer_name(name: str) -> tuple[bool, int, str] | None:
+    """(in the decoder stack, block index, attn|mlp|norm) for a block part name, else None."""
+    match = _LAYER_RE.fullmatch(name)
+    return (bool(match.group(1)), int(match.group(2)), match.group(3)) if match else None
 
 
 def layer_modules(model: nn.Module) -> nn.ModuleList:
@@ -273,42 +358,50 @@ def part_members(model: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
     if name == "head":
         head = _head_of(model)
         return [("", head)] if head is not None else []
-    match = _LAYER_RE.fullmatch(name)
-    if match is None:
+    parsed = _layer_name(name)
+    if parsed is None:
         return []
-    index, kind = int(match.group(1)), match.group(2)
-    if index >= len(blocks):
+    in_decoder, index, kind = parsed
+    stack = _decoder_blocks(spec, backbone) if in_decoder else blocks
+    if index >= len(stack):
         return []
-    block = blocks[index]
-    found = [(path, _find(block, path)) for path in spec.block[kind]]
+    found = [(path, _find(stack[index], path)) for path in spec.block[kind]]
     return [(path, module) for path, module in found if module is not None]
+
+
+def candidate_parts(spec: FamilySpec, encoder_layers: int, decoder_layers: int = 0) -> list[str]:
+    """Every part name a model of this layout may have, in forward order (embeddings, blocks, top, head)."""
+    names = list(spec.embed)
+    names += [f"layers.{i}.{kind}" for i in range(encoder_layers) for kind in spec.block]
+    names += [f"decoder.layers.{i}.{kind}" for i in range(decoder_layers) for kind in spec.block]
+    return names + list(spec.top) + ["head"]
 
 
 def part_names(model: nn.Module) -> list[str]:
     """Canonical names of the parts this model has, in forward order (embeddings, blocks, top, head)."""
-    spec, _, blocks = _blocks(model)
-    candidates = list(spec.embed)
-    candidates += [f"layers.{i}.{kind}" for i in range(len(blocks)) for kind in spec.block]
-    candidates += list(spec.top) + ["head"]
+    spec, backbone, blocks = _blocks(model)
+    candidates = candidate_parts(spec, len(blocks), len(_decoder_blocks(spec, backbone)))
     return [name for name in candidates if _has_params(part_members(model, name))]
 
 
 def describe_parts(names: list[str]) -> str:
     """Short human list: 'embed.tokens, layers.{0..11}.{attn,mlp,norm}, final_norm'."""
-    layer_idx = sorted({int(m.group(1)) for m in map(_LAYER_RE.fullmatch, names) if m})
-    kinds = [k for k in _LAYER_GROUP if any(_LAYER_RE.fullmatch(n) and n.endswith(f".{k}") for n in names)]
     pieces = [n for n in names if n.startswith("embed.")]
-    if layer_idx:
-        pieces.append(f"layers.{{{layer_idx[0]}..{layer_idx[-1]}}}.{{{','.join(kinds)}}}")
-    pieces += [n for n in names if not n.startswith(("embed.", "layers."))]
+    for prefix in ("layers.", "decoder.layers."):
+        blocks = [n for n in names if n.startswith(prefix) and _layer_name(n)]
+        if blocks:
+            layer_idx = sorted({_layer_name(n)[1] for n in blocks})
+            kinds = [k for k in _LAYER_GROUP if any(n.endswith(f".{k}") for n in blocks)]
+            pieces.append(f"{prefix}{{{layer_idx[0]}..{layer_idx[-1]}}}.{{{','.join(kinds)}}}")
+    pieces += [n for n in names if not n.startswith("embed.") and not _layer_name(n)]
     return ", ".join(pieces)
 
 
 def part_group(name: str) -> str:
     """The parameter group (one of GROUPS) a canonical part name belongs to."""
-    match = _LAYER_RE.fullmatch(name)
-    if match:
-        return _LAYER_GROUP[match.group(2)]
+    parsed = _layer_name(name)
+    if parsed:
+        return _LAYER_GROUP[parsed[2]]
     if name in _TOP_GROUP:
         return _TOP_GROUP[name]
     raise PartError(
@@ -318,14 +411,15 @@ def part_group(name: str) -> str:
 
 def missing_part_error(model: nn.Module, name: str) -> PartError:
     """The PartError for a part name this model does not have, saying why and what exists."""
-    spec, _, blocks = _blocks(model)
+    spec, backbone, blocks = _blocks(model)
     names = part_names(model)
-    match = _LAYER_RE.fullmatch(name)
-    if match and int(match.group(1)) >= len(blocks):
-        why = f"layer index {match.group(1)} is out of range, valid indices are 0 to {len(blocks) - 1}"
+    parsed = _layer_name(name)
+    stack = (_decoder_blocks(spec, backbone) if parsed[0] else blocks) if parsed else blocks
+    if parsed and stack and parsed[1] >= len(stack):
+        why = f"layer index {parsed[1]} is out of range, valid indices are 0 to {len(stack) - 1}"
     elif name in spec.missing_hint:
         why = spec.missing_hint[name]
-    elif name in _TOP_GROUP or match:
+    elif name in _TOP_GROUP or parsed:
         why = "this model does not have it"
     else:
         why = "that is not a canonical part name"

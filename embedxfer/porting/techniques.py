@@ -33,9 +33,15 @@ TECHNIQUE_MEANING = {
 _NO_PREFIX = tuple(t for t in TECHNIQUES if t != "prefix_tuning")
 SUPPORTED: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "llama", "mistral", "gpt2"), TECHNIQUES
+        ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "deberta-v2", "llama", "mistral", "gpt2"),
+        TECHNIQUES,
     ),
     **dict.fromkeys(("qwen2", "qwen3", "gemma2", "phi", "modernbert"), _NO_PREFIX),
+}
+#: Families adapters supports that module_porting still leaves out, and why.
+UNPORTABLE = {
+    "t5": "adapters attaches its modules to a whole t5 encoder-decoder, and embedxfer runs t5 through its encoder "
+    "stack alone",
 }
 #: Families whose blocks keep a module's tensors at the same paths, so a module ports across them (same width):
 #: bert's code is shared by roberta, xlm-roberta and electra; mistral's blocks are llama's.

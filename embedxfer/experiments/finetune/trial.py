@@ -17,6 +17,7 @@ def expand(config: FinetuneConfig) -> list[TrialSpec]:
     """Check the checkpoint, task and part names now, so bad input fails at submit, not in a worker."""
     from embedxfer.checkpoints import arch_info
     from embedxfer.errors import ConfigError
+    from embedxfer.experiments.serves import indefinite_article
     from embedxfer.parts import validate_part_names
     from embedxfer.parts.resolve import FAMILIES
     from embedxfer.tasks import load_task
@@ -27,8 +28,9 @@ def expand(config: FinetuneConfig) -> list[TrialSpec]:
     for frozen in config.freeze_settings():
         if frozen and info.family not in FAMILIES:
             raise ConfigError(
-                f"Freezing parts by name works on the {', '.join(FAMILIES)} families; {info.id} is a {info.family} "
-                "model, so finetune runs on it as full finetuning: freeze [] and no freeze_variants."
+                f"Freezing parts by name works on the {', '.join(FAMILIES)} families; {info.id} is "
+                f"{indefinite_article(info.family)} {info.family} model, so finetune runs on it as full finetuning: "
+                "freeze [] and no freeze_variants."
             )
         if frozen:
             validate_part_names(frozen, family=info.family, num_layers=info.num_layers)

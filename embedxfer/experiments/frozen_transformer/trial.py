@@ -41,9 +41,9 @@ _PEARSON_RANGE = (-1.0, 1.0)
 
 def empty_groups(family: str) -> dict[str, str]:
     """{group: why it has no parameters} for a family (llama: positions, rotary embeddings have no weights)."""
-    from embedxfer.parts import FAMILIES
+    from embedxfer.parts.resolve import loaded_spec
 
-    spec = FAMILIES.get(family)
+    spec = loaded_spec(family)
     if spec is None or "embed.positions" in spec.embed:
         return {}
     return {"positions": spec.missing_hint.get("embed.positions", f"{family} has no position embeddings")}

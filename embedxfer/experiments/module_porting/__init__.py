@@ -24,6 +24,7 @@ from embedxfer.experiments.module_porting.trial import (
 )
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
 from embedxfer.experiments.serves import parts_rule
+from embedxfer.porting.techniques import UNPORTABLE
 from embedxfer.results.extras import DownloadSpec, TableSpec
 
 
@@ -51,7 +52,9 @@ def compat(a, b):
 KIND = register_kind(
     ExperimentKind(
         name="module_porting",
-        checkpoint_rule=parts_rule("module_porting attaches and ports PEFT modules by layer path", _porting_families),
+        checkpoint_rule=parts_rule(
+            "module_porting attaches and ports PEFT modules by layer path", _porting_families, UNPORTABLE
+        ),
         config_cls=ModulePortingConfig,
         expand=expand,
         run_trial=run_trial,
