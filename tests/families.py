@@ -23,6 +23,7 @@ DECODERS = (
     "qwen3",
     "gemma",
     "gemma2",
+    "gemma3_text",
     "phi",
     "phi3",
     "olmo",
@@ -60,8 +61,9 @@ def _sizes(vocab: int) -> dict:
     }
 
 
-def make_family_checkpoint(folder: Path, model_type: str, *, seed: int = 0) -> Path:
-    """Save a random tiny `model_type` model and its tokenizer into `folder` (created)."""
+def make_family_checkpoint(folder: Path, model_type: str, *, seed: int = 0, **overrides) -> Path:
+    """Save a random tiny `model_type` model and its tokenizer into `folder` (created); `overrides` are config
+    fields (e.g. electra's embedding_size)."""
     import torch
     from transformers import AutoConfig, AutoModel
 
@@ -80,7 +82,8 @@ def make_family_checkpoint(folder: Path, model_type: str, *, seed: int = 0) -> P
             "sep_token_id": tokenizer.sep_token_id,
             "decoder_start_token_id": tokenizer.pad_token_id,
         }
-    config = AutoConfig.for_model(model_type, **_sizes(len(tokenizer)), **specials, **_AS_RELEASED.get(model_type, {}))
+    settings = {**_sizes(len(tokenizer)), **specials, **_AS_RELEASED.get(model_type, {}), **overrides}
+    config = AutoConfig.for_model(model_type, **settings)
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -38,9 +38,9 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 # --- catalog and architecture info -------------------------------------------------------------------------------
 
 
-def test_list_checkpoints_names_the_bundled_three():
+def test_list_checkpoints_names_the_bundled_four():
     entries = ck.list_checkpoints()
-    assert [e.id for e in entries] == ["minilm-l6", "minilm-l3", "smollm2-135m"]
+    assert [e.id for e in entries] == ["minilm-l6", "minilm-l3", "smollm2-135m", "gemma3-270m"]
     for entry in entries:
         assert entry.description and entry.source
         assert entry.available or entry.reason

@@ -1,4 +1,4 @@
-"""The three bundled checkpoints, loaded from their pip packages (minilm-l3 and smollm2 are converted once)."""
+"""The four bundled checkpoints, loaded from their pip packages (minilm-l3, smollm2 and gemma3 are converted once)."""
 
 from __future__ import annotations
 
@@ -58,12 +58,26 @@ EXPECTED = {
         num_parameters=134_515_008,
         is_causal=True,
     ),
+    "gemma3-270m": dict(
+        family="gemma3_text",
+        model_type="gemma3_text",
+        num_layers=18,
+        hidden_size=640,
+        num_heads=4,
+        ffn_size=2048,
+        vocab_size=262_144,
+        tokenizer_kind="sentencepiece",
+        cased=True,
+        max_positions=32768,
+        num_parameters=268_098_176,
+        is_causal=True,
+    ),
 }
 
 
 @pytest.fixture(scope="session")
 def bundled():
-    """All three bundled checkpoints, loaded once per session (the first load converts l3 and smollm2)."""
+    """All bundled checkpoints, loaded once per session (the first load converts l3, smollm2 and gemma3)."""
     missing = [e.reason for e in ck.list_checkpoints() if not e.available]
     if missing:
         pytest.skip(missing[0])
@@ -83,7 +97,7 @@ def test_info_from_sources_matches_converted_folders(bundled):
     """arch_info before conversion (ONNX / GGUF metadata) agrees with the converted, cached folders."""
     from embedxfer.checkpoints import arch, resolve
 
-    for cid in ("minilm-l3", "smollm2-135m"):
+    for cid in ("minilm-l3", "smollm2-135m", "gemma3-270m"):
         folder = resolve.cached_bundled_folder(cid)
         assert folder is not None and (folder / "model.safetensors").is_file()
         assert arch.bundled_source_info(resolve.resolve_id(cid)) == bundled[cid].info
@@ -156,4 +170,25 @@ def test_smollm2_tokenizer_and_next_token(bundled):
 
 def test_bundled_fingerprints_are_distinct(bundled):
     prints = {ck.checkpoint_fingerprint(cid) for cid in EXPECTED}
-    assert len(prints) == 3 and all(len(p) == 16 for p in prints)
+    assert len(prints) == len(EXPECTED) and all(len(p) == 16 for p in prints)
+
+
+def test_gemma3_pieces_join_into_the_published_file_and_its_tokenizer_matches_gemma(bundled):
+    """The four pip pieces join into the GGUF its packager published (sha256 checked on joining); the tokenizer
+    rebuilt from it gives Gemma's own ids, and the model predicts like a pretrained one."""
+    import torch
+
+    from embedxfer.checkpoints.bundled import BUNDLED, locate
+
+    assert locate("gemma3-270m").stat().st_size == 253_113_024 and BUNDLED["gemma3-270m"].sha256
+    model, tokenizer, _ = bundled["gemma3-270m"]
+    assert tokenizer("The capital of France is")["input_ids"] == [2, 818, 5279, 529, 7001, 563]  # <bos> first
+
+    def next_tokens(text: str, k: int) -> list[str]:
+        with torch.no_grad():
+            hidden = model(**tokenizer([text], return_tensors="pt")).last_hidden_state
+        logits = hidden[0, -1] @ model.embed_tokens.weight.T  # gemma ties its output head to the embeddings
+        return [tokenizer.decode(i).strip() for i in logits.topk(k).indices]
+
+    assert next_tokens("Water is made of hydrogen and", 1) == ["oxygen"]
+    assert "Paris" in next_tokens("The capital of France is", 5)

@@ -15,6 +15,7 @@ from training_support import assert_only_trainable_parameters_move
 from embedxfer.cli import main
 from embedxfer.errors import CheckpointError, ConfigError
 from embedxfer.experiments import plan_experiment
+from embedxfer.experiments.registry import list_kinds
 from embedxfer.features import layer_features
 from embedxfer.porting.techniques import SUPPORTED
 
@@ -24,7 +25,8 @@ UNMAPPED = ("albert",)
 PART_FAMILIES = tuple(f for f in FAMILIES if f not in UNMAPPED)
 #: families module_porting serves (what the pinned adapters library attaches on them)
 PORTING_FAMILIES = tuple(SUPPORTED)
-PARTS_KINDS = ("layer_reinit", "frozen_transformer", "module_porting")
+#: kinds that need parts by name (a checkpoint rule): every one of them refuses albert
+PARTS_KINDS = tuple(kind.name for kind in list_kinds() if kind.checkpoint_rule is not None)
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +111,8 @@ def test_every_kind_plans_or_refuses_in_one_sentence(family, family_checkpoints)
             plan_experiment(config)
         message = str(refused.value)
         assert f"{kind} " in message and f"{checkpoint} is a" in message and f" {family} model" in message, message
-        assert "Kinds that run on it: finetune, " in message and "probing, embedding_map" in message, message
+        assert "Kinds that run on it: finetune, " in message and ", probing, " in message, message
+        assert "embedding_map" in message, message
 
 
 @pytest.mark.parametrize("family", ["roberta", "qwen2", "t5"])
@@ -337,3 +340,27 @@ def test_deberta_v3_keeps_its_relative_position_table_as_parts(family_checkpoint
     assert part_group("embed.relative_positions") == "positions" and part_group("embed.relative_norm") == "layernorm"
     positions = param_groups(model)["positions"]
     assert [tuple(p.shape) for p in positions] == [tuple(model.encoder.rel_embeddings.weight.shape)]
+
+
+def test_a_narrow_token_table_is_read_at_its_own_width(tmp_path, family_checkpoints, embedxfer_home, cache):
+    """electra-small's table is 128 wide under 256-wide blocks (and opt-350m's 512 under 1024): the token-table
+    kinds work at the table's width, not the blocks'."""
+    from embedxfer.checkpoints import arch_info
+    from embedxfer.compat import pair_compat
+    from embedxfer.store import Store
+
+    narrow = str(make_family_checkpoint(tmp_path / "electra16", "electra", embedding_size=16))
+    info = arch_info(narrow)
+    assert (info.hidden_size, info.table_width) == (32, 16)
+    assert arch_info(family_checkpoints["bert"]).table_width == 32
+    pair = pair_compat(info, arch_info(family_checkpoints["bert"])).support
+    assert "widths 16 and 32" in pair["embedding_similarity"].note
+    assert "compare at dim pca:16" in pair["embedding_transfer"].note
+    config = _tier_one_configs(narrow, family_checkpoints["bert"])["embedding_transfer"] | {"max_length": 16}
+    with pytest.raises(ConfigError, match=r"wider than .*electra16's 16-wide embedding"):
+        plan_experiment(config | {"dim": "pca:24"})
+    result = run_plan(Store(), plan_experiment(config))
+    assert {t["status"] for t in result["trials"]} == {"completed"}
+    similarity = _tier_one_configs(narrow, family_checkpoints["bert"])["embedding_similarity"]
+    result = run_plan(Store(), plan_experiment(similarity))
+    assert {t["status"] for t in result["trials"]} == {"completed"}

@@ -70,6 +70,14 @@ class ArchInfo:
     is_causal: bool
     #: an encoder-decoder (t5): embedxfer uses its encoder stack (num_layers counts the encoder's blocks)
     is_encoder_decoder: bool = False
+    #: the token table's width where it is narrower than the blocks and projected up (electra, albert: the config's
+    #: embedding_size; opt-350m: word_embed_proj_dim); None when the table is hidden_size wide
+    embedding_size: int | None = None
+
+    @property
+    def table_width(self) -> int:
+        """Width of the token table (get_input_embeddings), which the token-table kinds read."""
+        return self.embedding_size or self.hidden_size
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,7 +159,14 @@ def arch_from_config(
         source=source,
         is_causal=is_causal_config(config),
         is_encoder_decoder=bool(config.get("is_encoder_decoder")),
+        embedding_size=_table_width(config, int(hidden)),
     )
+
+
+def _table_width(config: dict[str, Any], hidden: int) -> int | None:
+    """The token table's own width when a projection separates it from the blocks (None: it is `hidden` wide)."""
+    width = _first(config, "embedding_size", "word_embed_proj_dim")
+    return int(width) if width is not None and int(width) != hidden else None
 
 
 def _optional_int(value: Any) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from embedxfer.checkpoints.arch import arch_info_for, check_model_type
 from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, pickle_trusted, weight_files
-from embedxfer.checkpoints.info import ArchInfo, tensor_names
+from embedxfer.checkpoints.info import ArchInfo, read_json, tensor_names
 from embedxfer.checkpoints.resolve import Resolved, check_model_folder, resolve_id
 from embedxfer.errors import CheckpointError
 
@@ -155,8 +155,13 @@ def _from_pretrained(folder: Path, shown: str, kind: str, trust_remote_code: boo
 def _tokenizer(folder: Path, shown: str, trust_remote_code: bool) -> Any:
     from transformers import AutoTokenizer
 
+    # transformers 4.57.6 warns that every local folder saved by a newer 4.57 has "an incorrect regex pattern" (a
+    # check meant for Mistral tokenizers); the fix is only for those, so other families say no to it.
+    config = read_json(folder / "config.json", "model config") if (folder / "config.json").is_file() else {}
+    mistral = str(config.get("model_type", "")) in ("mistral", "mistral3", "voxtral", "ministral", "pixtral")
+    extra = {} if mistral else {"fix_mistral_regex": False}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code, **extra)
     except Exception as exc:
         raise _load_error(shown, exc, what="tokenizer") from exc
     # Experiments pad batches; decoder tokenizers often ship without a pad token.

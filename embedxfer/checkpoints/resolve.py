@@ -91,6 +91,10 @@ def check_model_folder(folder: Path, shown: str) -> dict:
 # --- bundled ----------------------------------------------------------------------------------------------------------
 
 
+#: how each bundled checkpoint that pip does not carry as a Hugging Face folder becomes one
+_CONVERTERS = {"minilm-l3": "onnx-bert", "smollm2-135m": "gguf", "gemma3-270m": "gguf"}
+
+
 def bundled_folder(checkpoint_id: str) -> Path:
     """HF folder of a bundled checkpoint, converting (once) the ONNX / GGUF ones into the cache."""
     source = locate(checkpoint_id)
@@ -104,7 +108,7 @@ def bundled_folder(checkpoint_id: str) -> Path:
         return convert_cache.converted_folder(
             checkpoint_id, source, "onnx-bert", lambda src, out: convert_onnx_bert(src, template, tok_folder, out)
         )
-    if checkpoint_id == "smollm2-135m":
+    if _CONVERTERS.get(checkpoint_id) == "gguf":
         from embedxfer.checkpoints.gguf_import import convert_gguf
 
         return convert_cache.converted_folder(checkpoint_id, source, "gguf", convert_gguf)
@@ -116,7 +120,7 @@ def cached_bundled_folder(checkpoint_id: str) -> Path | None:
     source = locate(checkpoint_id)
     if checkpoint_id == "minilm-l6":
         return source
-    converter = {"minilm-l3": "onnx-bert", "smollm2-135m": "gguf"}[checkpoint_id]
+    converter = _CONVERTERS[checkpoint_id]
     return convert_cache.cached_folder(checkpoint_id, source, converter)
 
 

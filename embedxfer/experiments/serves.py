@@ -30,7 +30,7 @@ def parts_rule(
     the kind leaves out a family it could otherwise name parts of."""
 
     def rule(info: ArchInfo) -> str | None:
-        from embedxfer.parts.resolve import FAMILIES, UNMAPPED_REASONS
+        from embedxfer.parts.families import FAMILIES, UNMAPPED_REASONS
 
         served = list(families() if families else FAMILIES)
         if info.family in served:

@@ -1,8 +1,10 @@
 """Canonical model parts: names that mean the same thing in every family, and checked operations on them.
 
 Part names: `embed.tokens`, `embed.positions` (bert, gpt2), `embed.types` (bert), `embed.norm` (bert),
+`embed.proj` (electra, opt, deberta), `embed.relative_positions` / `embed.relative_norm` (deberta),
 `layers.{i}.attn`, `layers.{i}.mlp`, `layers.{i}.norm` (every norm of block i), `final_norm` (llama,
-gpt2), `pooler` (bert, when present) and `head` (a wrapper's `.head`). A part is an ordered dict
+gpt2), `out_proj` (opt), `conv` (deberta-v2-xlarge), `pooler` (bert, when present), `head` (a wrapper's `.head`),
+and on a whole t5 `decoder.layers.{i}.*` / `decoder.final_norm`. A part is an ordered dict
 {local_name: nn.Parameter}. Models may be bare base models (BertModel, LlamaModel, GPT2Model), HF
 task models around them (`.bert`, `.model`, `.transformer`) or wrappers with a `.backbone`.
 """

@@ -28,7 +28,8 @@ TECHNIQUE_MEANING = {
 #: Families and the techniques the pinned adapters library (1.3.0) attaches on them. bert, llama and gpt2 hosts
 #: were checked end to end (tests/test_porting.py: trains, pads, saves, ports, loads); the others attach and port
 #: completely on tiny hosts (tests/test_families.py). adapters builds prefix tuning only into the families it
-#: supports natively; qwen2, qwen3, gemma2, phi and modernbert come through its generic interface, which has none.
+#: supports natively; qwen2, qwen3, gemma2, gemma3_text, phi and modernbert come through its generic interface, which
+#: has none.
 #: gpt_neox, opt, gemma, phi3 and olmo are not supported by adapters 1.3.0 at all.
 _NO_PREFIX = tuple(t for t in TECHNIQUES if t != "prefix_tuning")
 SUPPORTED: dict[str, tuple[str, ...]] = {
@@ -36,7 +37,7 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
         ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "deberta-v2", "llama", "mistral", "gpt2"),
         TECHNIQUES,
     ),
-    **dict.fromkeys(("qwen2", "qwen3", "gemma2", "phi", "modernbert"), _NO_PREFIX),
+    **dict.fromkeys(("qwen2", "qwen3", "gemma2", "gemma3_text", "phi", "modernbert"), _NO_PREFIX),
 }
 #: Families adapters supports that module_porting still leaves out, and why.
 UNPORTABLE = {

@@ -16,9 +16,9 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 def compat(a, b):
     from embedxfer.compat import Support
 
-    if a.hidden_size == b.hidden_size:
+    if a.table_width == b.table_width:
         return Support("yes", "same width: every measure on the raw rows")
-    return Support("adjusted", f"widths {a.hidden_size} and {b.hidden_size}: Procrustes after PCA to the smaller")
+    return Support("adjusted", f"widths {a.table_width} and {b.table_width}: Procrustes after PCA to the smaller")
 
 
 KIND = register_kind(

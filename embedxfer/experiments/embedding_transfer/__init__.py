@@ -26,11 +26,11 @@ def compat(a, b):
     """Any two checkpoints' tables can go under the same scorers; widths and vocabularies decide the controls."""
     from embedxfer.compat import Support
 
-    if a.hidden_size == b.hidden_size and a.vocab_size == b.vocab_size and a.family == b.family:
+    if a.table_width == b.table_width and a.vocab_size == b.vocab_size and a.family == b.family:
         return Support("yes", "same width and vocabulary: compared as they are")
-    if a.hidden_size != b.hidden_size:
-        smaller = min(a.hidden_size, b.hidden_size)
-        return Support("adjusted", f"widths {a.hidden_size} vs {b.hidden_size}: compare at dim pca:{smaller}")
+    if a.table_width != b.table_width:
+        smaller = min(a.table_width, b.table_width)
+        return Support("adjusted", f"widths {a.table_width} vs {b.table_width}: compare at dim pca:{smaller}")
     return Support("adjusted", "vocabularies differ: each with its own tokenizer, or vocab shared:<checkpoint>")
 
 

@@ -45,11 +45,11 @@ def _widths(config: EmbeddingTransferConfig) -> dict[str, int]:
     widths = {}
     for source in config.sources:
         info = arch_info(source)  # an unknown checkpoint fails here, at submit
-        width = info.hidden_size
+        width = info.table_width
         if config.pca_width is not None and config.pca_width > width:
             raise ConfigError(
                 f"Field 'dim' is pca:{config.pca_width}, wider than {source}'s {width}-wide embedding; use k up to "
-                f"{min(arch_info(s).hidden_size for s in config.sources)} so every source can be reduced to it."
+                f"{min(arch_info(s).table_width for s in config.sources)} so every source can be reduced to it."
             )
         widths[source] = config.pca_width or width
     return widths
@@ -124,7 +124,7 @@ def notes(config: EmbeddingTransferConfig) -> list[str]:
         from embedxfer.checkpoints import known_arch_info
 
         infos = {s: known_arch_info(s) for s in config.sources}
-        widths = {s: i.hidden_size for s, i in infos.items() if i is not None}
+        widths = {s: i.table_width for s, i in infos.items() if i is not None}
         if len(set(widths.values())) > 1:
             shown = ", ".join(f"{s} {w}" for s, w in widths.items())
             lines.insert(
@@ -154,7 +154,7 @@ def _scorer_sizes(config: EmbeddingTransferConfig) -> str | None:
     from embedxfer.targets.models import scorer_parameters
 
     infos = [known_arch_info(s) for s in config.sources]
-    widths = sorted({config.pca_width or i.hidden_size for i in infos if i is not None})
+    widths = sorted({config.pca_width or i.table_width for i in infos if i is not None})
     if not widths:
         return None
     output = OutputSpec(classes=2)  # the head is a few hundred parameters whatever the task
