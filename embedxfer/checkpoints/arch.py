@@ -11,6 +11,7 @@ here, when a checkpoint is first looked at, rather than when a run starts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -27,7 +28,13 @@ from embedxfer.checkpoints.info import (
     read_json,
     tokenizer_traits,
 )
-from embedxfer.checkpoints.resolve import Resolved, cached_bundled_folder, check_model_folder, resolve_id
+from embedxfer.checkpoints.resolve import (
+    RANDOM_PREFIX,
+    Resolved,
+    cached_bundled_folder,
+    check_model_folder,
+    resolve_id,
+)
 from embedxfer.errors import CheckpointError
 
 _LOCK = threading.Lock()
@@ -51,7 +58,10 @@ def arch_info(checkpoint_id: str, *, trust_remote_code: bool = False) -> ArchInf
         hit = _known(resolved, key)
         if hit is not None:
             return hit
-        if resolved.kind == "bundled":
+        if resolved.kind == "random":  # its twin's architecture under its own id
+            twin = arch_info(resolved.key[len(RANDOM_PREFIX) :], trust_remote_code=trust_remote_code)
+            info = dataclasses.replace(twin, id=resolved.key, source=resolved.source)
+        elif resolved.kind == "bundled":
             info = _bundled_info(resolved)
         else:
             folder = local_folder(resolved, allow_pickle=False, trust_remote_code=trust_remote_code)

@@ -9,7 +9,7 @@ from pathlib import Path
 from embedxfer.checkpoints.bundled import BUNDLED, availability, locate
 from embedxfer.checkpoints.files import local_folder, weight_files
 from embedxfer.checkpoints.info import CheckpointEntry
-from embedxfer.checkpoints.resolve import check_model_folder, resolve_id
+from embedxfer.checkpoints.resolve import RANDOM_INIT_SEED, RANDOM_PREFIX, check_model_folder, resolve_id
 from embedxfer.errors import CheckpointError
 
 _LOCK = threading.Lock()
@@ -28,6 +28,9 @@ def list_checkpoints() -> list[CheckpointEntry]:
 def checkpoint_fingerprint(checkpoint_id: str) -> str:
     """sha256 (16 hex chars) over the checkpoint's weight files; bundled ones hash their pip-installed source."""
     resolved = resolve_id(checkpoint_id)
+    if resolved.kind == "random":
+        base = checkpoint_fingerprint(resolved.key[len(RANDOM_PREFIX) :])
+        return hashlib.sha256(f"random\0{RANDOM_INIT_SEED}\0{base}".encode()).hexdigest()[:16]
     if resolved.kind == "bundled":
         files = [locate(resolved.key)]
         if files[0].is_dir():

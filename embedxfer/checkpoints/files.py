@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from embedxfer.checkpoints.info import read_json
-from embedxfer.checkpoints.resolve import Resolved, bundled_folder, hub_folder
+from embedxfer.checkpoints.resolve import Resolved, bundled_folder, hub_folder, random_base
 from embedxfer.errors import CheckpointError
 
 
@@ -54,6 +54,8 @@ def pickle_refused(shown: str) -> CheckpointError:
 
 def folder_stamp(resolved: Resolved) -> tuple:
     """Changes when a local folder's config or weights are rewritten, so a stale cached model is not reused."""
+    if resolved.kind == "random":
+        return folder_stamp(random_base(resolved))
     if resolved.kind != "folder":
         return ()
     folder = Path(resolved.key)
@@ -69,6 +71,8 @@ def folder_stamp(resolved: Resolved) -> tuple:
 
 def local_folder(resolved: Resolved, *, allow_pickle: bool, trust_remote_code: bool) -> Path:
     """The HF folder behind a resolved id (converting or downloading if needed)."""
+    if resolved.kind == "random":  # its config and tokenizer are its twin's; its weights are drawn, not read
+        return local_folder(random_base(resolved), allow_pickle=True, trust_remote_code=trust_remote_code)
     if resolved.kind == "bundled":
         return bundled_folder(resolved.key)
     if resolved.kind == "hub":

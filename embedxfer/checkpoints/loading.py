@@ -14,10 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from embedxfer.checkpoints.arch import arch_info_for, check_model_type
+from embedxfer.checkpoints.arch import arch_info, arch_info_for, check_model_type
 from embedxfer.checkpoints.files import folder_stamp, local_folder, pickle_refused, pickle_trusted, weight_files
 from embedxfer.checkpoints.info import ArchInfo, read_json, tensor_names
-from embedxfer.checkpoints.resolve import Resolved, check_model_folder, resolve_id
+from embedxfer.checkpoints.resolve import RANDOM_INIT_SEED, Resolved, check_model_folder, resolve_id
 from embedxfer.errors import CheckpointError
 
 logger = logging.getLogger("embedxfer.checkpoints")
@@ -98,6 +98,10 @@ def _load_uncached(resolved: Resolved, *, trust_remote_code: bool, allow_pickle:
     shown = resolved.key
     config = check_model_folder(folder, shown)
     check_model_type(config, shown, trust_remote_code=trust_remote_code)
+    if resolved.kind == "random":
+        model = _random_model(folder, shown, trust_remote_code)
+        tokenizer = _tokenizer(folder, shown, trust_remote_code)
+        return LoadedCheckpoint(model, tokenizer, arch_info(resolved.key)), False
     kind, files = weight_files(folder)
     if kind == "none":
         raise CheckpointError(
@@ -149,6 +153,24 @@ def _from_pretrained(folder: Path, shown: str, kind: str, trust_remote_code: boo
         # An encoder-decoder (t5) serves through its encoder: hidden states of the input text, one per block, and
         # the token table it shares with the decoder; the decoder needs target tokens no experiment here has.
         model = model.get_encoder()
+    return model.float().eval()
+
+
+def _random_model(folder: Path, shown: str, trust_remote_code: bool) -> Any:
+    """The architecture of the folder's config with freshly drawn weights: the same draw every time (its own seed,
+    leaving the caller's random state alone)."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise _load_error(shown, exc) from exc
+    if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        model = model.get_encoder()  # as for the trained twin (_from_pretrained)
     return model.float().eval()
 
 

@@ -19,6 +19,10 @@ from embedxfer.checkpoints.info import read_json
 from embedxfer.errors import CheckpointError, EmbedxferError
 
 HUB_PREFIX = "hub:"
+#: `random:<checkpoint>`: the checkpoint's architecture, freshly initialised (the untrained twin, a reference for
+#: every kind that reads representations); always the same draw, RANDOM_INIT_SEED
+RANDOM_PREFIX = "random:"
+RANDOM_INIT_SEED = 0
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(@[\w./-]+)?$")
 #: how a hub id is written (a revision is a branch, tag or commit: Pythia's training steps are branches, step3000)
 HUB_SYNTAX = "hub:org/name or hub:org/name@revision"
@@ -28,7 +32,7 @@ _TOKENIZER_PATTERNS = ["*.json", "*.txt", "*.model", "*.tiktoken"]
 @dataclass(frozen=True)
 class Resolved:
     key: str  # canonical id: bundled name, resolved folder path or hub:org/name[@revision]
-    kind: str  # "bundled" | "folder" | "hub"
+    kind: str  # "bundled" | "folder" | "hub" | "random"
     source: str  # human text for ArchInfo.source
 
 
@@ -45,6 +49,13 @@ def resolve_id(checkpoint_id: str) -> Resolved:
     if not isinstance(checkpoint_id, str | os.PathLike) or not str(checkpoint_id).strip():
         raise CheckpointError(f"A checkpoint id must be a non-empty string; known ids: {known_ids_text()}.")
     text = str(checkpoint_id).strip()
+    if text.startswith(RANDOM_PREFIX):
+        base = resolve_id(text[len(RANDOM_PREFIX) :])
+        if base.kind == "random":
+            raise CheckpointError(f"{text!r} names a random twin of a random twin; write random:<checkpoint> once.")
+        return Resolved(
+            f"{RANDOM_PREFIX}{base.key}", "random", f"{base.key}'s architecture, randomly initialised (seed 0)"
+        )
     if text in BUNDLED:
         return Resolved(text, "bundled", BUNDLED[text].source)
     if text.startswith(HUB_PREFIX):
@@ -68,6 +79,11 @@ def resolve_id(checkpoint_id: str) -> Resolved:
         hint = "" if explicit else " (for a Hub model write hub:org/name)"
         raise CheckpointError(f"{str(exc).rstrip('.')}{hint}.") from None
     return Resolved(str(folder), "folder", f"local folder {folder}")
+
+
+def random_base(resolved: Resolved) -> Resolved:
+    """The checkpoint a `random:` id is the untrained twin of."""
+    return resolve_id(resolved.key[len(RANDOM_PREFIX) :])
 
 
 def split_hub_name(name: str) -> tuple[str, str | None]:
