@@ -9,6 +9,7 @@ import streamlit as st
 from embedxfer.errors import EmbedxferError, StoreError
 from embedxfer.results import build_figure, figures_for
 from embedxfer.results.board import DEFAULT_COLS, BoardItem, board_html, format_board, parse_board, parse_cols
+from embedxfer.results.layer_view import JOIN, LAYER_VIEW, has_layer_curve, layer_view_figure
 from ui import services
 from ui.common import PAGE_NEW, PAGE_RUNS, experiment_label, show_error
 from ui.results import BOARD_MEMORY, data_for
@@ -22,8 +23,25 @@ def save(items: list[BoardItem]) -> None:
     st.rerun()
 
 
+def layer_view_tile(item: BoardItem, experiments: dict[str, dict]) -> tuple[str, object | None, str]:
+    """(caption, figure or None, why not) for a Layer view: its experiments' per-layer curves on one axis."""
+    caption = f"Layer view · {', '.join(item.experiment_ids)}"
+    found = []
+    for experiment_id in item.experiment_ids:
+        try:
+            found.append(experiments.get(experiment_id) or services.store().get_experiment(experiment_id))
+        except StoreError:
+            return caption, None, f"Experiment {experiment_id} is not in this store (deleted?)."
+    try:
+        return caption, layer_view_figure([data_for(exp) for exp in found]), ""
+    except EmbedxferError as exc:
+        return caption, None, str(exc)
+
+
 def tile(item: BoardItem, experiments: dict[str, dict]) -> tuple[str, object | None, str]:
     """(caption, figure or None, why not) for one board entry."""
+    if item.figure == LAYER_VIEW:
+        return layer_view_tile(item, experiments)
     exp = experiments.get(item.experiment_id)
     if exp is None:
         try:
@@ -78,9 +96,29 @@ def picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
         st.caption(f"Kind {by_id[chosen]['kind']} has no figures yet.")
 
 
+def layer_view_picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
+    """Experiments with a per-layer curve (probing, layer_reinit, layer_similarity, stitching) into one Layer view:
+    their curves stacked on one hidden-state axis. Pick experiments of the same checkpoint (A)."""
+    layered = [e for e in by_id if has_layer_curve(by_id[e]["kind"])]
+    if not layered:
+        st.caption("No probing, layer_reinit, layer_similarity or stitching experiment stored yet.")
+        return
+    cols = st.columns([7, 1], vertical_alignment="bottom")
+    chosen = cols[0].multiselect(
+        "Layer view: experiments on one hidden-state axis (same checkpoint as A)",
+        layered,
+        key="board-layer-view",
+        format_func=lambda e: experiment_label(by_id[e]),
+    )
+    if cols[1].button("Add", key="board-add-layer-view", disabled=not chosen, type="primary"):
+        item = BoardItem(JOIN.join(chosen), LAYER_VIEW)
+        save(items + ([item] if item not in items else []))
+
+
 @st.dialog("Add a figure to the board", width="large")
 def picker_dialog(items: list[BoardItem], by_id: dict[str, dict]) -> None:
     picker(items, by_id)
+    layer_view_picker(items, by_id)
 
 
 if not stored:
@@ -89,6 +127,7 @@ if not stored:
 elif not items:
     with st.container(border=True):
         picker(items, by_id)
+        layer_view_picker(items, by_id)
 
 toolbar = st.columns([1, 3], vertical_alignment="bottom")
 # With figures on the board the picker waits in a dialog: its select boxes are a component of their own for the
@@ -121,7 +160,8 @@ else:
                 else:
                     st.plotly_chart(fig, key=f"board-fig-{index}")
                 left, right = st.columns(2, vertical_alignment="center")  # the link is shorter than the button
-                left.page_link(PAGE_RUNS, label="Open run", query_params={"experiment": items[index].experiment_id})
+                first = items[index].experiment_ids[0]
+                left.page_link(PAGE_RUNS, label="Open run", query_params={"experiment": first})
                 if right.button("Remove", key=f"board-remove-{index}", icon=":material/close:"):
                     save([it for i, it in enumerate(items) if i != index])
     cols = st.columns([2, 1, 3])

@@ -31,6 +31,7 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.finetune",
     "embedxfer.experiments.layer_reinit",
     "embedxfer.experiments.probing",
+    "embedxfer.experiments.layer_similarity",
     "embedxfer.experiments.embedding_map",
     "embedxfer.experiments.embedding_similarity",
     "embedxfer.experiments.layer_map",
@@ -105,6 +106,9 @@ class ExperimentKind:
     #: why this kind cannot run a checkpoint (one sentence), None when it can; None for a kind that takes every
     #: model transformers loads (it reads hidden states or the token table only). See experiments/serves.py.
     checkpoint_rule: Callable[[ArchInfo], str | None] | None = None
+    #: the kind's per-layer curve for the Board's Layer view (embedxfer/results/layer_view.py): a function of
+    #: ExperimentData giving rows of series, layer (hidden state k, 0 = embedding output), mean, low, high, n
+    layer_curve: Callable[[Any], Any] | None = None
     #: for tests and plugins: extra metadata a kind wants to carry
     extra: dict[str, Any] = field(default_factory=dict)
 

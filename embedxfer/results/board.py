@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 MIN_COLS, MAX_COLS, DEFAULT_COLS = 2, 4, 2
-# experiment ids are "<date>-<time>-<hex>"; figure names are registry keys (snake_case)
-_ITEM = re.compile(r"^(?P<experiment>[A-Za-z0-9][A-Za-z0-9._-]*):(?P<figure>[A-Za-z0-9_.-]+)$")
+# experiment ids are "<date>-<time>-<hex>"; figure names are registry keys (snake_case); a Layer view joins its
+# experiments' ids with '+' (embedxfer/results/layer_view.py)
+_ITEM = re.compile(
+    r"^(?P<experiment>[A-Za-z0-9][A-Za-z0-9._-]*(\+[A-Za-z0-9][A-Za-z0-9._-]*)*):(?P<figure>[A-Za-z0-9_.-]+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,11 @@ class BoardItem:
 
     def key(self) -> str:
         return f"{self.experiment_id}:{self.figure}"
+
+    @property
+    def experiment_ids(self) -> list[str]:
+        """The experiments the item draws: one, or a Layer view's several."""
+        return self.experiment_id.split("+")
 
 
 def parse_board(text: str | None) -> tuple[list[BoardItem], list[str]]:

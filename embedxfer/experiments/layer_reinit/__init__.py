@@ -10,7 +10,7 @@ every train size; with `probe`, the same experiment probes every layer of the un
 from pathlib import Path
 
 from embedxfer.experiments.layer_reinit.config import INITS, POOLINGS, LayerReinitConfig
-from embedxfer.experiments.layer_reinit.figures import FIGURES
+from embedxfer.experiments.layer_reinit.figures import FIGURES, layer_curve
 from embedxfer.experiments.layer_reinit.schemes import SCHEMES, Condition, conditions, layer_order
 from embedxfer.experiments.layer_reinit.trial import PROBE, estimate_seconds, expand, run_trial
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
@@ -34,6 +34,7 @@ KIND = register_kind(
         group_params=("train_size", "layer"),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
+        layer_curve=layer_curve,
         presets_dir=Path(__file__).parent / "presets",
     )
 )

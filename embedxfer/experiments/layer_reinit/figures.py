@@ -221,6 +221,18 @@ def paired_delta(data: ExperimentData) -> go.Figure:
     )
 
 
+def layer_curve(data: ExperimentData) -> pd.DataFrame:
+    """The Layer view's curve: the metric of keep:k (blocks 0..k-1 pretrained, the rest reinitialized) by k, one
+    series per training size."""
+    from embedxfer.results.layer_view import curve_rows
+
+    frame = reinit_frame(data)
+    frame = frame[frame["condition"].str.startswith("keep:")].copy() if not frame.empty else frame
+    if not frame.empty:
+        frame["series"] = [f"keep:k, {size_name(size)}" for size in frame["size"]]
+    return curve_rows(frame, series="series", value=data.primary_metric, layer="kept")
+
+
 FIGURES = (
     FigureSpec("layers", "Probing and reinitialization on one layer axis", layers_view),
     FigureSpec("reinit_curve", "Finetuned metric by pretrained blocks kept", reinit_curve),

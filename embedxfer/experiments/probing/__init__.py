@@ -8,7 +8,7 @@ L = last block) and `train_size`. Every layer's features come from one forward p
 from pathlib import Path
 
 from embedxfer.experiments.probing.config import CONTROLS, POOLINGS, PROBES, ProbingConfig
-from embedxfer.experiments.probing.figures import FIGURES
+from embedxfer.experiments.probing.figures import FIGURES, layer_curve
 from embedxfer.experiments.probing.trial import estimate_seconds, expand, probe_metrics, run_trial
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
 
@@ -39,6 +39,7 @@ KIND = register_kind(
         group_params=("layer",),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
+        layer_curve=layer_curve,
         compat=compat,
         presets_dir=Path(__file__).parent / "presets",
     )

@@ -42,6 +42,13 @@ def selectivity_curve(data: ExperimentData) -> go.Figure:
     )
 
 
+def layer_curve(data: ExperimentData):
+    """The Layer view's curve: the probe metric by layer, one series per checkpoint."""
+    from embedxfer.results.layer_view import curve_rows
+
+    return curve_rows(data.completed(), series="condition", value=data.primary_metric)
+
+
 FIGURES = (
     FigureSpec("probe_curve", "Probe metric by layer", probe_curve),
     FigureSpec("selectivity", "Selectivity by layer", selectivity_curve),

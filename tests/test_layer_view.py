@@ -1,0 +1,66 @@
+"""The Board's Layer view: probing, layer_reinit and layer_similarity experiments of one checkpoint stacked on one
+hidden-state axis, from a board link (AppTest) and in the board's HTML export."""
+
+from __future__ import annotations
+
+import pytest
+from page_support import open_page, run_plan
+
+from embedxfer.errors import EmbedxferError
+from embedxfer.experiments import plan_experiment
+from embedxfer.results.board import BoardItem, board_html, parse_board
+
+
+@pytest.fixture()
+def three_experiments(app_env, tiny_checkpoints) -> list[str]:
+    from embedxfer.store import Store
+
+    bert = str(tiny_checkpoints["bert"])
+    small = {"task": "tweets-binary", "seeds": [0, 1], "max_length": 16}
+    configs = [
+        {"kind": "probing", "checkpoints": [bert], "train_size": 40, "eval_size": 20, **small},
+        {"kind": "layer_reinit", "checkpoint": bert, "train_size": 32, "epochs": 1, "probe": False, **small},
+        {"kind": "layer_similarity", "checkpoints": [bert], "rows": 40, "permutations": 3, "bootstraps": 4}
+        | {"measures": ["cka"], "max_length": 16},
+    ]
+    store = Store()
+    return [run_plan(store, plan_experiment(config))["experiment_id"] for config in configs]
+
+
+def test_the_layer_view_stacks_three_kinds_on_one_axis(three_experiments):
+    from embedxfer.results.data import load_experiment_data
+    from embedxfer.results.layer_view import layer_view_figure
+    from embedxfer.store import Store
+
+    item = BoardItem("+".join(three_experiments), "layer_view")
+    assert parse_board(item.key()) == ([item], [])
+    board = open_page("app_pages/board.py", board=item.key())
+    assert not board.exception and not board.error, [e.value for e in board.error]
+    charts = board.get("plotly_chart")
+    assert len(charts) == 1
+    figure = charts[0].proto.spec
+    for kind in ("probing", "layer_reinit", "layer_similarity"):
+        assert kind in figure, kind
+    assert "hidden state k (0 = embedding output)" in figure
+
+    datas = [load_experiment_data(Store(), e) for e in three_experiments]
+    fig = layer_view_figure(datas)
+    names = {trace.name for trace in fig.data if trace.showlegend is not False}
+    assert {"keep:k, 32 examples", "debiased CKA: best match", "debiased CKA: equal relative depth"} <= names
+    xs = {tuple(trace.x) for trace in fig.data if trace.name == "debiased CKA: equal relative depth"}
+    assert xs == {(0, 1, 2)}  # hidden states 0..2 of the 2-block tiny bert, the probe curve's axis too
+    page = board_html([("Layer view", fig, "")], 2)
+    assert "Layer view: per-layer curves on one hidden-state axis" in page
+
+
+def test_a_kind_without_a_layer_curve_is_one_sentence(three_experiments, tiny_checkpoints):
+    from embedxfer.results.data import load_experiment_data
+    from embedxfer.results.layer_view import layer_view_figure
+    from embedxfer.store import Store
+
+    config = {"kind": "embedding_map", "checkpoints": [str(tiny_checkpoints["bert"])], "method": "pca", "seeds": [0]}
+    other = run_plan(Store(), plan_experiment(config))["experiment_id"]
+    with pytest.raises(EmbedxferError, match="which has no per-layer curve; the Layer view takes probing"):
+        layer_view_figure([load_experiment_data(Store(), other)])
+    board = open_page("app_pages/board.py", board=f"{three_experiments[0]}+{other}:layer_view")
+    assert not board.exception and "has no per-layer curve" in "\n".join(w.value for w in board.warning)
