@@ -105,7 +105,7 @@ def test_bert_against_llama_runs_end_to_end_with_figures(tiny_checkpoints, embed
     with pytest.raises(ConfigError, match="not .* with .*; run layer_similarity on these checkpoints first"):
         best_pairs(result["experiment_id"], llama, bert)
     trial = result["trials"][0]
-    assert {"depth_matched_mean", "best_match_depth_gap", "cells_beyond_null"} <= set(trial["metrics"])
+    assert {"depth_matched_mean", "best_match_depth_gap", "cells_beyond_every_null"} <= set(trial["metrics"])
 
 
 def test_a_checkpoint_against_its_random_twin_and_itself(tiny_checkpoints, embedxfer_home):

@@ -32,6 +32,7 @@ BUILTIN_KINDS = (
     "embedxfer.experiments.layer_reinit",
     "embedxfer.experiments.probing",
     "embedxfer.experiments.layer_similarity",
+    "embedxfer.experiments.stitching",
     "embedxfer.experiments.embedding_map",
     "embedxfer.experiments.embedding_similarity",
     "embedxfer.experiments.layer_map",

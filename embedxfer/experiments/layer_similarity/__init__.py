@@ -41,7 +41,7 @@ KIND = register_kind(
             quick_preset="layer_similarity-quick",
         ),
         primary_metric="depth_matched_mean",
-        summary_metrics=("best_match_depth_gap", "cells_beyond_null"),
+        summary_metrics=("best_match_depth_gap", "cells_beyond_every_null"),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
         layer_curve=layer_curve,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedxfer.errors import EmbedxferError
+from embedxfer.experiments.layer_similarity.measures import best_matches
 from embedxfer.results.figures import FigureSpec
 
 if TYPE_CHECKING:
@@ -32,14 +33,6 @@ def read_grids(data: ExperimentData, seed: int | None = None) -> dict[str, Grid]
     rows = {row.condition: row for row in done[done["seed"] == seed].itertuples()}
     order = [m for m in data.result["config"].get("measures", []) if m in rows] or sorted(rows)
     return {m: Grid.from_dict(json.loads(data.artifact(rows[m].trial_id, GRID_ARTIFACT))) for m in order}
-
-
-def best_matches(grid: Grid) -> list[int]:
-    """For each hidden state of A, the hidden state of B most similar to it (the smallest distance for procrustes)."""
-    from embedxfer.experiments.layer_similarity.measures import HIGHER_IS_MORE_SIMILAR
-
-    values = grid.observed if HIGHER_IS_MORE_SIMILAR[grid.measure] else -grid.observed
-    return [int(j) for j in np.argmax(values, axis=1)]
 
 
 def _names(data: ExperimentData) -> tuple[str, str]:
@@ -128,7 +121,7 @@ def best_match_rows(grid: Grid) -> list[dict]:
 
 def depth_rows(grid: Grid) -> list[dict]:
     """Per hidden state i of A: the value at B's hidden state of equal relative depth, with interval and null."""
-    from embedxfer.experiments.layer_similarity.trial import depth_match
+    from embedxfer.experiments.layer_similarity.measures import depth_match
 
     la, lb = grid.observed.shape[0] - 1, grid.observed.shape[1] - 1
     rows = []

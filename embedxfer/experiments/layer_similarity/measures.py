@@ -20,6 +20,7 @@ rows would be each other's nearest neighbours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,6 +66,18 @@ class Grid:
     def from_dict(cls, data: dict) -> Grid:
         arrays = {name: np.asarray(data[name], dtype=float) for name in _ARRAYS}
         return cls(data["measure"], permutations=data["permutations"], bootstraps=data["bootstraps"], **arrays)
+
+
+def best_matches(grid: Grid) -> list[int]:
+    """For each hidden state of A, the hidden state of B most similar to it (the smallest distance for procrustes)."""
+    values = grid.observed if HIGHER_IS_MORE_SIMILAR[grid.measure] else -grid.observed
+    return [int(j) for j in np.argmax(values, axis=1)]
+
+
+def depth_match(layer: int, layers_a: int, layers_b: int) -> int:
+    """B's hidden state at the relative depth of A's hidden state `layer` (0 = embeddings; L = last block), rounded
+    half up as stitching's depth pairs are."""
+    return math.floor(layer * layers_b / layers_a + 0.5) if layers_a else 0
 
 
 # --- the measures on stacked layers: (layers, rows, width) -> (layers_a, layers_b) --------------------------------
