@@ -98,6 +98,8 @@ def test_different_width_and_vocab():
     # only registered kinds with a rule (not finetune: one checkpoint at a time; not planned kinds) and part copies
     assert levels(pair) == {
         "probing": "adjusted",
+        "layer_similarity": "adjusted",
+        "stitching": "no",
         "embedding_map": "adjusted",
         "embedding_similarity": "adjusted",
         "embedding_transfer": "adjusted",
@@ -110,7 +112,14 @@ def test_different_width_and_vocab():
     assert "PCA to the smaller" in pair.support["embedding_similarity"].note
     assert "pca:384" in pair.support["embedding_transfer"].note
     # probing compares any depths side by side; the explorer aligns vocabularies by token text
-    assert pair.supported() == ["probing", "embedding_map", "embedding_similarity", "embedding_transfer"]
+    assert pair.supported() == [
+        "probing",
+        "layer_similarity",
+        "embedding_map",
+        "embedding_similarity",
+        "embedding_transfer",
+    ]
+    assert "tokeniz" in pair.support["stitching"].note  # a token-level stitch needs one tokenizer
 
 
 def test_same_size_vocab_with_other_casing_is_not_the_same_vocabulary():

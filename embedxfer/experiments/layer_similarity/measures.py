@@ -189,7 +189,9 @@ def knn_members(stack: torch.Tensor, k: int) -> torch.Tensor:
     for layer in unit:
         similarity = layer @ layer.T
         similarity.fill_diagonal_(-float("inf"))
-        nearest = similarity.topk(k, dim=-1).indices
+        # a stable sort breaks ties (identical examples) by row order, so the neighbour sets do not depend on the
+        # backend's tie order
+        nearest = similarity.sort(dim=-1, descending=True, stable=True).indices[:, :k]
         # 0/1 memberships: single precision is exact and halves the (rows x rows) memory
         member = torch.zeros(similarity.shape, dtype=torch.float32, device=similarity.device)
         member.scatter_(1, nearest, 1.0)
