@@ -138,3 +138,20 @@ def test_the_config_repeats_the_libraries_names():
     from embedxfer.features import FEATURE_POOLINGS
 
     assert config.MEASURES == measures.MEASURES and config.POOLINGS == FEATURE_POOLINGS
+
+
+@pytest.mark.real
+def test_real_minilm_l6_against_minilm_l3(embedxfer_home):
+    from embedxfer.experiments.layer_similarity import read_grids
+    from embedxfer.results.data import load_experiment_data
+    from embedxfer.store import Store
+
+    config = {"kind": "layer_similarity", "checkpoints": ["minilm-l6", "minilm-l3"], "rows": 300, "max_length": 32}
+    config |= {"measures": ["cka"], "permutations": 5, "bootstraps": 10}
+    store = Store()
+    result = run_plan(store, plan_experiment(config))
+    grid = read_grids(load_experiment_data(store, result["experiment_id"]))["cka"]
+    assert grid.observed.shape == (7, 4)
+    # the two share a vocabulary and their embedding outputs are nearly the same; no cell is near its null
+    assert grid.observed[0, 0] > 0.9 and np.abs(grid.null_mean).max() < 0.05
+    assert (grid.observed - grid.null_mean).min() > 0.3

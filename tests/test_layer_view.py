@@ -51,6 +51,8 @@ def test_the_layer_view_stacks_three_kinds_on_one_axis(three_experiments):
     assert xs == {(0, 1, 2)}  # hidden states 0..2 of the 2-block tiny bert, the probe curve's axis too
     page = board_html([("Layer view", fig, "")], 2)
     assert "Layer view: per-layer curves on one hidden-state axis" in page
+    run = open_page("app_pages/runs.py", experiment=three_experiments[2])  # layer_similarity's own run page
+    assert not run.exception and not run.error and run.get("plotly_chart"), [e.value for e in run.error]
 
 
 def test_a_kind_without_a_layer_curve_is_one_sentence(three_experiments, tiny_checkpoints):

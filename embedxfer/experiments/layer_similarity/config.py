@@ -26,6 +26,7 @@ class LayerSimilarityConfig(BaseConfig):
     )
     measures: list[str] = config_field(
         factory=lambda: list(MEASURES),
+        choices=MEASURES,
         help="cka: debiased linear CKA; mutual_knn: mutual k-nearest-neighbour alignment; procrustes: orthogonal "
         "Procrustes distance after PCA to a common width (lower = more similar).",
     )
