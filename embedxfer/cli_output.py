@@ -31,11 +31,16 @@ def print_result(store: Any, experiment_id: str, as_json: bool) -> dict[str, Any
     from embedxfer.results import experiment_json, load_experiment_data
 
     try:
-        paired = None if as_json else get_kind(store.get_experiment(experiment_id)["kind"]).paired
+        kind = get_kind(store.get_experiment(experiment_id)["kind"])
+        paired, claims = (None if as_json else kind.paired), bool(kind.claims)
     except EmbedxferError:  # a kind that is not installed: its rows still print
-        paired = None
-    data = load_experiment_data(store, experiment_id) if paired else None
+        paired, claims = None, False
+    data = load_experiment_data(store, experiment_id) if paired or claims else None
     result = data.result if data is not None else experiment_json(store, experiment_id)
+    if claims:
+        from embedxfer.results.claims import claim_rows
+
+        result = {**result, "claims": claim_rows(data)}
     if as_json:
         print_json(result)
         return result
@@ -51,7 +56,22 @@ def print_result(store: Any, experiment_id: str, as_json: bool) -> dict[str, Any
             for row in shown.to_dict(orient="records")
         ]
         print_table(rows, list(shown.columns))
+    if result.get("claims"):
+        print_claims(result["claims"])
     return result
+
+
+def print_claims(rows: list[dict[str, Any]]) -> None:
+    """The claims section of `show`: per claim and scope, the verdict and this run's value; each rule once."""
+    from embedxfer.results.claims import this_run
+
+    print("\nclaims (the papers' findings checked on this run's data; rules below)")
+    print_table(
+        [{"verdict": r["verdict"], "claim": r["name"], "scope": r["scope"], "this run": this_run(r)} for r in rows],
+        ["verdict", "claim", "scope", "this run"],
+    )
+    for name, rule in dict((r["name"], f"{r['statement']} Rule: {r['rule']}") for r in rows).items():
+        print(f"  {name}: {rule}")
 
 
 def print_experiment(result: dict[str, Any]) -> None:

@@ -20,25 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from embedxfer.checkpoints import ArchInfo
+from embedxfer.checkpoints.info import same_vocabulary
 from embedxfer.experiments import ExperimentKind, list_kinds
-
-#: Support levels, best first.
-LEVELS = ("yes", "adjusted", "no")
-
-
-@dataclass(frozen=True)
-class Support:
-    """Whether an experiment can use a checkpoint pair: `level` is yes, adjusted (with a stated change) or no."""
-
-    level: str
-    note: str
-
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"support level must be one of {LEVELS}, got {self.level!r}")
-
-    def short(self) -> str:
-        return {"yes": "yes", "adjusted": "with " + self.note, "no": "no"}[self.level]
+from embedxfer.experiments.outputs import Support
 
 
 @dataclass(frozen=True)
@@ -70,11 +54,6 @@ class PairCompat:
             "same_heads": self.same_heads,
             "support": {name: {"level": s.level, "note": s.note} for name, s in self.support.items()},
         }
-
-
-def same_vocabulary(a: ArchInfo, b: ArchInfo) -> bool:
-    """Likely the same vocabulary: equal size, tokenizer kind and casing."""
-    return a.vocab_size == b.vocab_size and a.tokenizer_kind == b.tokenizer_kind and a.cased == b.cased
 
 
 def pair_facts(a: ArchInfo, b: ArchInfo) -> dict[str, bool]:

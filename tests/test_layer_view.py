@@ -55,6 +55,32 @@ def test_the_layer_view_stacks_three_kinds_on_one_axis(three_experiments):
     assert not run.exception and not run.error and run.get("plotly_chart"), [e.value for e in run.error]
 
 
+def test_a_reinit_run_shows_its_claims_first_on_the_run_page_and_in_show(three_experiments, capsys):
+    """The Claims tab (first) and `show` / `show --json` on a tiny layer_reinit run: one train size and no probe,
+    so two of its three claims are "not tested" and say what to add."""
+    from embedxfer.cli import main
+
+    reinit = three_experiments[1]
+    run = open_page("app_pages/runs.py", experiment=reinit)
+    assert not run.exception and not run.error, [e.value for e in run.error]
+    assert run.tabs[0].label == "Claims"
+    claims = run.dataframe[0].value
+    assert list(claims.columns)[:4] == ["claim", "scope", "this run", "verdict"]
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not tested"}
+    assert main(["show", reinit, "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)["claims"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["cost_depends_on_size"]["verdict"] == "not tested"
+    assert "add a second size to train_sizes" in by_name["cost_depends_on_size"]["detail"]
+    assert by_name["probing_is_not_reinit"]["detail"].startswith("set probe: true")
+    assert by_name["reinit_all_costs"]["n"] == 2 and by_name["reinit_all_costs"]["scope"] == "32 examples"
+    assert main(["show", reinit]) == 0
+    out = capsys.readouterr().out
+    assert "claims (the papers' findings checked on this run's data" in out and "reinit_all_costs:" in out
+
+
 def test_a_kind_without_a_layer_curve_is_one_sentence(three_experiments, tiny_checkpoints):
     from embedxfer.results.data import load_experiment_data
     from embedxfer.results.layer_view import layer_view_figure

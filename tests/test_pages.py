@@ -293,7 +293,9 @@ def test_layer_reinit_from_its_home_card_to_the_layers_view(app_env, tiny_checkp
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 1
     assert "runs-board-layers" in {b.key for b in at.button}  # the open (first) figure is the layers view
-    summary = at.dataframe[0].value
+    assert at.tabs[0].label == "Claims"  # a kind with claims shows them first
+    open_tab(at, "runs-table-tabs", "Mean and 95% interval over seeds, per condition")
+    summary = at.dataframe[-1].value
     assert {"keep:2", "keep:0", "probe"} <= set(summary["condition"])
     assert "train_size=16, layer=0" in set(summary["group"]) and "train_size=24" in set(summary["group"])
     board = open_page("app_pages/board.py", board=f"{experiment_id}:layers,{experiment_id}:paired_delta")

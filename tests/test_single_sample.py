@@ -259,7 +259,11 @@ def test_the_run_page_shows_no_interval(app_env, at_home):
     _, experiment_id, _ = at_home
     at = open_page("app_pages/runs.py", experiment=experiment_id)
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    summary = at.dataframe[0].value
+    claims = at.dataframe[0].value  # the Claims tab comes first; one seed can support or contradict nothing
+    assert "supported" not in set(claims["verdict"]) and "contradicted" not in set(claims["verdict"])
+    assert "inconclusive" in set(claims["verdict"])
+    open_tab(at, "runs-table-tabs", "Mean and 95% interval over seeds, per condition")
+    summary = at.dataframe[-1].value
     assert len(summary) == 7 and (summary["n"] == 1).all()
     assert all(cell.endswith(f"({NO_INTERVAL})") for cell in summary["test_accuracy"])
     (chart, *_) = at.get("plotly_chart")

@@ -26,13 +26,14 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def imported_modules(path: Path, known: set[str]) -> set[str]:
+def imported_modules(path: Path, known: set[str], *, type_only: bool = False) -> set[str]:
     """Every embedxfer module `path` imports, at module level or inside functions; `if TYPE_CHECKING:` blocks
-    are left out (they never run). `from pkg import name` counts as importing `pkg.name` when that is a module."""
+    are left out (they never run) unless `type_only`. `from pkg import name` counts as importing `pkg.name` when
+    that is a module."""
     tree = ast.parse(path.read_text())
     skipped: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not type_only:
             skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     found: set[str] = set()
@@ -85,6 +86,25 @@ def test_the_library_has_no_import_cycle():
     graph = {name: imported_modules(path, known) for name, path in modules.items()}
     assert "embedxfer.checkpoints.arch" in graph["embedxfer.checkpoints.loading"]  # the walker sees imports
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_kinds_declare_their_outputs_without_importing_results():
+    """What a kind declares (figures, tables, downloads, Support) and the ExperimentData it declares them over live
+    in experiments/outputs.py, below both packages: results/ reads the kinds, never the other way round, type-only
+    imports included (they would close a circle for anyone drawing the import structure)."""
+    modules = library_modules()
+    known = set(modules)
+    upward = {
+        name: sorted(m for m in imported_modules(path, known, type_only=True) if m.startswith(_ABOVE_KINDS))
+        for name, path in modules.items()
+        if name.startswith("embedxfer.experiments")
+    }
+    assert not {name: found for name, found in upward.items() if found}
+    assert "embedxfer.experiments.outputs" in imported_modules(modules["embedxfer.results.figures"], known)
+
+
+#: the modules that read kinds, which kinds must not import
+_ABOVE_KINDS = ("embedxfer.results", "embedxfer.compat")
 
 
 def test_the_cycle_finder_finds_one():

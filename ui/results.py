@@ -10,6 +10,7 @@ import streamlit as st
 from embedxfer.errors import EmbedxferError
 from embedxfer.results import ExperimentData, build_figure, export, figures_for, load_experiment_data, summary_table
 from embedxfer.results.board import BoardItem, format_board, parse_board
+from embedxfer.results.claims import claims_for, claims_table
 from embedxfer.results.extras import downloads_for, kind_tables
 from ui import services
 from ui.common import ACTIVE, PAGE_BOARD, show_error
@@ -42,7 +43,9 @@ def render_results(store: Any, exp: dict[str, Any]) -> None:
     except EmbedxferError as exc:
         show_error(exc)
         return
+    claims = [("Claims", claims_table)] if claims_for(data.kind) else []  # first: does the run support the paper?
     tables = [
+        *claims,
         ("Mean and 95% interval over seeds, per condition", lambda d: summary_table(d.result, d.primary_metric)),
         ("All metrics, one row per trial", lambda d: d.trials),
         *kind_tables(data.kind),  # paired comparisons, then the kind's own tables

@@ -83,6 +83,11 @@ class ArchInfo:
         return asdict(self)
 
 
+def same_vocabulary(a: ArchInfo, b: ArchInfo) -> bool:
+    """Likely the same vocabulary: equal size, tokenizer kind and casing."""
+    return a.vocab_size == b.vocab_size and a.tokenizer_kind == b.tokenizer_kind and a.cased == b.cased
+
+
 @dataclass(frozen=True)
 class CheckpointEntry:
     """One row of the checkpoint catalog."""

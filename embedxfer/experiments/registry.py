@@ -22,9 +22,7 @@ from embedxfer.trials import TrialContext, TrialSpec
 
 if TYPE_CHECKING:
     from embedxfer.checkpoints import ArchInfo
-    from embedxfer.compat import Support
-    from embedxfer.results.extras import DownloadSpec, TableSpec
-    from embedxfer.results.figures import FigureSpec
+    from embedxfer.experiments.outputs import ClaimSpec, DownloadSpec, FigureSpec, Support, TableSpec
 
 #: The built-in kinds, one package each; importing a package registers its kind.
 BUILTIN_KINDS = (
@@ -110,6 +108,8 @@ class ExperimentKind:
     #: the kind's per-layer curve for the Board's Layer view (embedxfer/results/layer_view.py): a function of
     #: ExperimentData giving rows of series, layer (hidden state k, 0 = embedding output), mean, low, high, n
     layer_curve: Callable[[Any], Any] | None = None
+    #: the kind's paper's findings, each checked on a run's own data (experiments/claims.py: the verdict rules)
+    claims: tuple[ClaimSpec, ...] = ()
     #: for tests and plugins: extra metadata a kind wants to carry
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from embedxfer.errors import EmbedxferError
+from embedxfer.results.claims import claims_for, claims_table
 from embedxfer.results.data import ExperimentData, load_experiment_data
 from embedxfer.results.extras import downloads_for, kind_tables
 from embedxfer.results.figures import build_figure, figures_for
@@ -40,6 +41,9 @@ def html_report(data: ExperimentData) -> str:
         f"{len(result['trials'])} trials, primary metric <b>{html.escape(data.primary_metric)}</b></p>",
         f"<h2>Config</h2><pre>{html.escape(config_yaml(data))}</pre>",
     ]
+    if claims_for(data.kind):
+        body.append("<h2>Claims (the papers' findings checked on this run's data)</h2>")
+        body.append(claims_table(data).to_html(index=False, na_rep="–"))
     table = summary_table(result, data.primary_metric)
     if not table.empty:
         body.append("<h2>Summary (mean and 95% interval over seeds)</h2>")

@@ -5,39 +5,16 @@ package, like its figures, so they appear everywhere without page code."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import get_kind
+from embedxfer.experiments.outputs import DownloadSpec, TableSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from embedxfer.results.data import ExperimentData
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A named table of a kind: `build(data)` gives a frame (empty when there is nothing to show yet)."""
-
-    name: str
-    title: str
-    build: Callable[[ExperimentData], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class DownloadSpec:
-    """A named file of a kind: `build(data)` gives its bytes; the file is `<experiment id>-<name>.<suffix>`."""
-
-    name: str
-    label: str
-    suffix: str
-    mime: str
-    build: Callable[[ExperimentData], bytes]
-
-    def file_name(self, experiment_id: str) -> str:
-        return f"{experiment_id}-{self.name}.{self.suffix}"
 
 
 def tables_for(kind: str) -> list[TableSpec]:

@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from embedxfer.errors import EmbedxferError
+from embedxfer.experiments.figure_builders import CURVE_COLUMNS, curve_rows
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 LAYER_VIEW = "layer_view"
 #: how the experiment ids of one Layer view are joined in a board item
 JOIN = "+"
-CURVE_COLUMNS = ("series", "layer", "mean", "low", "high", "n")
 
 
 def has_layer_curve(kind: str) -> bool:
@@ -44,19 +44,6 @@ def layer_curve(data: ExperimentData) -> pd.DataFrame:
             "probing, layer_reinit, layer_similarity and stitching experiments."
         )
     return kind.layer_curve(data)
-
-
-def curve_rows(frame: pd.DataFrame, *, series: str, value: str, layer: str = "layer") -> pd.DataFrame:
-    """A kind's completed trials as curve rows: `value` by `layer`, mean and 95% interval over seeds per `series`."""
-    import pandas as pd
-
-    from embedxfer.plots import curve_stats
-
-    parts = []
-    for name, part in frame.groupby(series, sort=True) if not frame.empty else []:
-        stats = curve_stats(part, layer, value).rename(columns={layer: "layer"})
-        parts.append(stats.assign(series=str(name)))
-    return pd.concat(parts, ignore_index=True)[list(CURVE_COLUMNS)] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
 def layer_view_figure(experiments: list[ExperimentData]) -> go.Figure:
@@ -91,3 +78,6 @@ def _y_title(data: ExperimentData) -> str:
     return {"layer_similarity": "similarity", "layer_reinit": f"{data.primary_metric} (keep:k)"}.get(
         data.kind, data.primary_metric
     )
+
+
+__all__ = ["CURVE_COLUMNS", "JOIN", "LAYER_VIEW", "curve_rows", "has_layer_curve", "layer_curve", "layer_view_figure"]

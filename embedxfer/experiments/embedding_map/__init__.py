@@ -16,7 +16,7 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 
 def compat(a, b):
     """Any two checkpoints can be drawn side by side; different tokenizers share only part of their vocabulary."""
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
 
     if a.vocab_size == b.vocab_size and a.family == b.family:
         return Support("yes", "same family and vocabulary size: maps over the shared tokens")

@@ -6,13 +6,13 @@ import io
 from typing import TYPE_CHECKING
 
 from embedxfer.errors import EmbedxferError
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 
 def read_maps(data: ExperimentData, seed: int | None = None) -> list[tuple[str, pd.DataFrame]]:

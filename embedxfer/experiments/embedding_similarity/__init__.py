@@ -14,7 +14,7 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 
 
 def compat(a, b):
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
 
     if a.table_width == b.table_width:
         return Support("yes", "same width: every measure on the raw rows")

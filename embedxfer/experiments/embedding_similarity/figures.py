@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from embedxfer.errors import EmbedxferError
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 
 def similarity(data: ExperimentData) -> go.Figure:

@@ -9,6 +9,7 @@ comparisons and the transfer matrix in `figures.py` (docs/architecture.md, "embe
 
 from pathlib import Path
 
+from embedxfer.experiments.embedding_transfer.claims import CLAIMS
 from embedxfer.experiments.embedding_transfer.config import BASELINES, EMBEDDINGS, EmbeddingTransferConfig
 from embedxfer.experiments.embedding_transfer.figures import FIGURES, paired_rows
 from embedxfer.experiments.embedding_transfer.trial import (
@@ -24,7 +25,7 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 
 def compat(a, b):
     """Any two checkpoints' tables can go under the same scorers; widths and vocabularies decide the controls."""
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
 
     if a.table_width == b.table_width and a.vocab_size == b.vocab_size and a.family == b.family:
         return Support("yes", "same width and vocabulary: compared as they are")
@@ -52,6 +53,7 @@ KIND = register_kind(
         group_params=("target",),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
+        claims=CLAIMS,
         compat=compat,
         notes=notes,
         paired=paired_rows,

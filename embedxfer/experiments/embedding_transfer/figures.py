@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 _PAIRED_COLUMNS = ["source", "target", "baseline", "mean", "low", "high", "n"]
 

@@ -1,6 +1,7 @@
 """finetune's figures: the test metric per condition, and training-loss and validation curves."""
 
-from embedxfer.results.figures import FigureSpec, condition_summary, metric_curve, validation_metric
+from embedxfer.experiments.figure_builders import condition_summary, metric_curve, validation_metric
+from embedxfer.experiments.outputs import FigureSpec
 
 FIGURES = (
     FigureSpec("summary", "Test metric by condition", condition_summary),

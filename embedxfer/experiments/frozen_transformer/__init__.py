@@ -10,6 +10,7 @@ backbones in `model.py`, the attention artifact in `attention.py`, figures and p
 
 from pathlib import Path
 
+from embedxfer.experiments.frozen_transformer.claims import CLAIMS
 from embedxfer.experiments.frozen_transformer.config import (
     CONDITIONS,
     GROUPS,
@@ -51,6 +52,7 @@ KIND = register_kind(
         group_params=("task", "lr"),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
+        claims=CLAIMS,
         notes=notes,
         paired=paired_rows,
         presets_dir=Path(__file__).parent / "presets",

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 REFERENCE = "pretrained"
 _PAIRED_COLUMNS = ["task", "comparison", "measure", "mean", "low", "high", "n", "note"]

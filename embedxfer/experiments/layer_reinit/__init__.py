@@ -9,6 +9,7 @@ every train size; with `probe`, the same experiment probes every layer of the un
 
 from pathlib import Path
 
+from embedxfer.experiments.layer_reinit.claims import CLAIMS
 from embedxfer.experiments.layer_reinit.config import INITS, POOLINGS, LayerReinitConfig
 from embedxfer.experiments.layer_reinit.figures import FIGURES, layer_curve
 from embedxfer.experiments.layer_reinit.schemes import SCHEMES, Condition, conditions, layer_order
@@ -35,6 +36,7 @@ KIND = register_kind(
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
         layer_curve=layer_curve,
+        claims=CLAIMS,
         presets_dir=Path(__file__).parent / "presets",
     )
 )

@@ -7,13 +7,14 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from embedxfer.results.figures import FigureSpec, condition_summary
+from embedxfer.experiments.figure_builders import condition_summary
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 PROBE = "probe"
 _KEEP = re.compile(r"^keep:(\d+)$")
@@ -224,7 +225,7 @@ def paired_delta(data: ExperimentData) -> go.Figure:
 def layer_curve(data: ExperimentData) -> pd.DataFrame:
     """The Layer view's curve: the metric of keep:k (blocks 0..k-1 pretrained, the rest reinitialized) by k, one
     series per training size."""
-    from embedxfer.results.layer_view import curve_rows
+    from embedxfer.experiments.figure_builders import curve_rows
 
     frame = reinit_frame(data)
     frame = frame[frame["condition"].str.startswith("keep:")].copy() if not frame.empty else frame

@@ -19,7 +19,7 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 
 def compat(a, b):
     """Any two checkpoints compare: rows are aligned by example, so tokenizers and widths may differ."""
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
 
     if a.num_layers == b.num_layers and a.hidden_size == b.hidden_size:
         return Support("yes", "same depth and width: layer k against layer k reads directly")

@@ -12,13 +12,13 @@ import numpy as np
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments.layer_similarity.measures import best_matches
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from embedxfer.experiments.layer_similarity.measures import Grid
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 
 def read_grids(data: ExperimentData, seed: int | None = None) -> dict[str, Grid]:

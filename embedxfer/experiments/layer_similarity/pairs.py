@@ -9,13 +9,17 @@ def best_pairs(experiment_id: str, checkpoint_a: str, checkpoint_b: str) -> list
     """[(i, j)]: for each hidden state i of A, the most similar hidden state j of B in a finished layer_similarity
     experiment of exactly these checkpoints (its CKA grid when it has one, else its first measure)."""
     from embedxfer.experiments.layer_similarity.figures import best_matches, read_grids
-    from embedxfer.results.data import load_experiment_data
+    from embedxfer.experiments.outputs import ExperimentData
     from embedxfer.store import Store
 
+    store = Store()
     try:
-        data = load_experiment_data(Store(), experiment_id)
+        experiment = store.get_experiment(experiment_id)
+        trials = store.snapshot(experiment_id).metrics_frame()
     except EmbedxferError as exc:
         raise ConfigError(f"pairs: best:{experiment_id} names no experiment in this store ({exc}).") from exc
+    result = {key: experiment[key] for key in ("experiment_id", "kind", "config")}
+    data = ExperimentData(result, trials, trials.iloc[0:0], "", store_root=str(store.root))
     if data.kind != "layer_similarity":
         raise ConfigError(
             f"pairs: best:{experiment_id} names a {data.kind} experiment; give the id of a layer_similarity "

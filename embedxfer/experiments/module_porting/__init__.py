@@ -10,6 +10,7 @@ paired comparisons, the port-report table and the modules download (docs/archite
 
 from pathlib import Path
 
+from embedxfer.experiments.module_porting.claims import CLAIMS
 from embedxfer.experiments.module_porting.config import CONDITIONS, ModulePortingConfig, parse_host_pair
 from embedxfer.experiments.module_porting.downloads import modules_zip
 from embedxfer.experiments.module_porting.figures import FIGURES, paired_rows, port_report_table, report_steps
@@ -22,10 +23,10 @@ from embedxfer.experiments.module_porting.trial import (
     notes,
     run_trial,
 )
+from embedxfer.experiments.outputs import DownloadSpec, TableSpec
 from embedxfer.experiments.registry import ExperimentKind, KindCard, register_kind, task_primary_metric
 from embedxfer.experiments.serves import parts_rule
 from embedxfer.porting.techniques import UNPORTABLE
-from embedxfer.results.extras import DownloadSpec, TableSpec
 
 
 def _porting_families() -> list[str]:
@@ -37,7 +38,7 @@ def _porting_families() -> list[str]:
 def compat(a, b):
     """Whether a module trained on `a` can be ported to `b`: same family (or families whose blocks match) and width;
     a depth change needs a map."""
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
     from embedxfer.porting.techniques import same_port_group
 
     if not same_port_group(a.family, b.family):
@@ -71,6 +72,7 @@ KIND = register_kind(
         group_params=("technique", "origin", "receiver"),
         estimate_seconds=estimate_seconds,
         figures=FIGURES,
+        claims=CLAIMS,
         notes=notes,
         paired=paired_rows,
         tables=(TableSpec("port_report", "Port report (every tensor of each port)", port_report_table),),

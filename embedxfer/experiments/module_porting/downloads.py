@@ -13,7 +13,7 @@ from embedxfer.errors import StoreError
 from embedxfer.experiments.module_porting.trial import ORIGIN_ARTIFACT, PORTED_ARTIFACT
 
 if TYPE_CHECKING:
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 
 def _folder_name(*parts: object) -> str:

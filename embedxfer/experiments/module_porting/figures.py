@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 _PAIRED_COLUMNS = ["technique", "pair", "comparison", "measure", "step", "mean", "low", "high", "n"]
 #: how many receiving steps the paired table reports besides zero-shot (spread over the curve, the last included)

@@ -15,7 +15,7 @@ from embedxfer.experiments.registry import ExperimentKind, KindCard, register_ki
 
 def compat(a, b):
     """Any two checkpoints can be probed side by side: layers are compared by index, whatever the depths."""
-    from embedxfer.compat import Support
+    from embedxfer.experiments.outputs import Support
 
     if a.num_layers == b.num_layers:
         return Support("yes", "same depth: layer k against layer k")

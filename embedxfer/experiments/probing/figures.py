@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedxfer.results.figures import FigureSpec
+from embedxfer.experiments.outputs import FigureSpec
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 
 def probe_curve(data: ExperimentData) -> go.Figure:
@@ -44,7 +44,7 @@ def selectivity_curve(data: ExperimentData) -> go.Figure:
 
 def layer_curve(data: ExperimentData):
     """The Layer view's curve: the probe metric by layer, one series per checkpoint."""
-    from embedxfer.results.layer_view import curve_rows
+    from embedxfer.experiments.figure_builders import curve_rows
 
     return curve_rows(data.completed(), series="condition", value=data.primary_metric)
 

@@ -30,7 +30,8 @@ from embedxfer.experiments.stitching.trial import estimate_seconds, expand, note
 def compat(a, b):
     """A token-level stitch needs one tokenization on both sides; widths and depths may differ (the stitch maps
     widths, the pairs map depths). The vocabulary is judged from ArchInfo here; the plan compares the tokenizers."""
-    from embedxfer.compat import Support, same_vocabulary
+    from embedxfer.checkpoints.info import same_vocabulary
+    from embedxfer.experiments.outputs import Support
 
     if not same_vocabulary(a, b):
         return Support("no", "tokenizers differ; layer_similarity aligns layers by example instead")

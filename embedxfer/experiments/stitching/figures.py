@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from embedxfer.experiments.figure_builders import condition_summary
+from embedxfer.experiments.outputs import FigureSpec
 from embedxfer.experiments.stitching.pairs import B_ALONE, IDENTITY, RANDOM_STITCH, STITCH_PREFIX
-from embedxfer.results.figures import FigureSpec, condition_summary
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-    from embedxfer.results.data import ExperimentData
+    from embedxfer.experiments.outputs import ExperimentData
 
 _PAIRED_COLUMNS = ["condition", "i", "j", "mean", "low", "high", "n"]
 
@@ -130,7 +131,7 @@ def layer_curve(data: ExperimentData) -> pd.DataFrame:
     flat line over the same i (each with its 95% interval over seeds)."""
     import pandas as pd
 
-    from embedxfer.results.layer_view import CURVE_COLUMNS, curve_rows
+    from embedxfer.experiments.figure_builders import CURVE_COLUMNS, curve_rows
 
     frame, metric = data.completed(), data.primary_metric
     if frame.empty or metric not in frame or "i" not in frame:
