@@ -82,3 +82,12 @@ def by_seed(frame: Any, column: str) -> dict[int, float]:
         return {}
     rows = frame.dropna(subset=[column])
     return dict(zip(rows["seed"].astype(int), rows[column].astype(float), strict=True))
+
+
+def row_interval(row: Any) -> Interval:
+    """The Interval of a paired-table row (attributes mean, low, high, n; NaN bounds when one seed had no
+    interval)."""
+    from embedxfer.stats import Interval
+
+    low = None if row.low != row.low else row.low  # NaN != NaN
+    return Interval(row.mean, low, None if low is None else row.high, int(row.n))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedxfer.experiments.claims import directional, not_tested, null_control
+from embedxfer.experiments.claims import directional, not_tested, null_control, row_interval
 from embedxfer.experiments.embedding_transfer.figures import paired_rows
 from embedxfer.experiments.outputs import ClaimResult, ClaimSpec
 
@@ -13,13 +13,6 @@ if TYPE_CHECKING:
     from embedxfer.experiments.outputs import ExperimentData
 
 THREAD = 'r/MachineLearning "[R] Transferring Pretrained Embeddings" (2025)'
-
-
-def _interval(row):
-    from embedxfer.stats import Interval
-
-    low = None if row.low != row.low else row.low  # NaN (one seed): no interval
-    return Interval(row.mean, low, None if low is None else row.high, int(row.n))
 
 
 def _against(data: ExperimentData, baseline: str, metric: str | None = None):
@@ -35,7 +28,7 @@ def source_beats_random(data: ExperimentData) -> list[ClaimResult]:
     if "random-matched" not in _baselines(data):
         return not_tested("add `random-matched` to baselines")
     return [
-        directional(_interval(r), scope=f"{r.source} -> {r.target}", detail="source minus random-matched, paired")
+        directional(row_interval(r), scope=f"{r.source} -> {r.target}", detail="source minus random-matched, paired")
         for r in _against(data, "random-matched").itertuples()
     ] or not_tested("wait for the source and random-matched trials to complete")
 
@@ -44,7 +37,7 @@ def rotated_is_null(data: ExperimentData) -> list[ClaimResult]:
     if "rotated" not in _baselines(data):
         return not_tested("add `rotated` to baselines")
     return [
-        null_control(_interval(r), scope=f"{r.source} -> {r.target}", detail="source minus rotated, paired")
+        null_control(row_interval(r), scope=f"{r.source} -> {r.target}", detail="source minus rotated, paired")
         for r in _against(data, "rotated").itertuples()
     ] or not_tested("wait for the source and rotated trials to complete")
 
@@ -66,8 +59,8 @@ def random_fits_but_generalizes_worse(data: ExperimentData) -> list[ClaimResult]
         for r in _against(data, "random-matched", column).itertuples():
             if (r.source, r.target) not in fits:
                 continue
-            fitted = directional(_interval(fits[(r.source, r.target)]), above=False)  # random fits better: < 0
-            general = directional(_interval(r))  # the source generalizes better: > 0
+            fitted = directional(row_interval(fits[(r.source, r.target)]), above=False)  # random fits better: < 0
+            general = directional(row_interval(r))  # the source generalizes better: > 0
             verdicts = {fitted.verdict, general.verdict}
             verdict = (
                 "supported"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedxfer.experiments.claims import directional, not_tested, null_control
+from embedxfer.experiments.claims import directional, not_tested, null_control, row_interval
 from embedxfer.experiments.frozen_transformer.figures import REFERENCE, chosen_trials, paired_rows
 from embedxfer.experiments.outputs import ClaimResult, ClaimSpec
 
@@ -21,13 +21,6 @@ def _rows(data: ExperimentData, comparison: str):
     return frame[frame["comparison"] == comparison] if not frame.empty else frame
 
 
-def _interval(row):
-    from embedxfer.stats import Interval
-
-    low = None if row.low != row.low else row.low  # NaN (one seed) means no interval
-    return Interval(row.mean, low, None if low is None else row.high, int(row.n))
-
-
 def _conditions(data: ExperimentData) -> list[str]:
     return list(data.result["config"].get("conditions") or [])
 
@@ -36,7 +29,7 @@ def pretrained_beats_random(data: ExperimentData) -> list[ClaimResult]:
     if "random" not in _conditions(data) or REFERENCE not in _conditions(data):
         return not_tested("add `pretrained` and `random` to conditions")
     return [
-        directional(_interval(r), scope=r.task, detail="pretrained minus random, test metric, paired by seed")
+        directional(row_interval(r), scope=r.task, detail="pretrained minus random, test metric, paired by seed")
         for r in _rows(data, f"{REFERENCE} − random").itertuples()
     ] or not_tested("wait for pretrained and random trials to complete")
 
@@ -76,7 +69,7 @@ def pretrained_converges_faster(data: ExperimentData) -> list[ClaimResult]:
     if rows.empty:
         return not_tested("add `pretrained` and `random` to conditions")
     return [
-        directional(_interval(r), threshold=1.0, scope=r.task, detail="random's steps to threshold ÷ pretrained's")
+        directional(row_interval(r), threshold=1.0, scope=r.task, detail="random's steps to threshold ÷ pretrained's")
         for r in rows.itertuples()
     ]
 
@@ -88,7 +81,7 @@ def full_training_with_a_sweep(data: ExperimentData) -> list[ClaimResult]:
         return not_tested("add `scratch-full` to conditions")
     return [
         directional(
-            _interval(r), above=False, scope=r.task, detail="pretrained minus scratch-full, each at its best lr"
+            row_interval(r), above=False, scope=r.task, detail="pretrained minus scratch-full, each at its best lr"
         )
         for r in _rows(data, f"{REFERENCE} − scratch-full").itertuples()
     ]
@@ -100,7 +93,7 @@ def ladder_rungs_help(data: ExperimentData) -> list[ClaimResult]:
     frame = paired_rows(data)
     rungs = frame[frame["comparison"].str.startswith("ladder:")] if not frame.empty else frame
     return [
-        directional(_interval(r), scope=f"{r.task}: {r.comparison.removeprefix('ladder: ')}", detail=r.measure)
+        directional(row_interval(r), scope=f"{r.task}: {r.comparison.removeprefix('ladder: ')}", detail=r.measure)
         for r in rungs.itertuples()
     ] or not_tested("wait for the ladder's trials to complete")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedxfer.experiments.claims import by_seed, directional, not_tested, paired
+from embedxfer.experiments.claims import by_seed, directional, not_tested, paired, row_interval
 from embedxfer.experiments.module_porting.figures import paired_rows
 from embedxfer.experiments.outputs import ClaimResult, ClaimSpec
 
@@ -13,13 +13,6 @@ if TYPE_CHECKING:
     from embedxfer.experiments.outputs import ExperimentData
 
 SOURCE = "Sabry & Belz 2024 (arXiv 2401.14228)"
-
-
-def _interval(row):
-    from embedxfer.stats import Interval
-
-    low = None if row.low != row.low else row.low  # NaN (one seed): no interval
-    return Interval(row.mean, low, None if low is None else row.high, int(row.n))
 
 
 def _beats(data: ExperimentData, other: str) -> list[ClaimResult]:
@@ -30,7 +23,7 @@ def _beats(data: ExperimentData, other: str) -> list[ClaimResult]:
         return not_tested(f"wait for ported and {other} trials to complete")
     chosen = frame[(frame["comparison"] == f"ported − {other}") & frame["measure"].str.startswith("test_")]
     return [
-        directional(_interval(r), scope=f"{r.technique}, {r.pair}, {r.measure}", detail=f"ported minus {other}")
+        directional(row_interval(r), scope=f"{r.technique}, {r.pair}, {r.measure}", detail=f"ported minus {other}")
         for r in chosen.itertuples()
         if "macro_f1" not in r.measure  # one score per setting: the task's metric
     ] or not_tested(f"wait for ported and {other} trials to complete")
