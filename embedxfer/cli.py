@@ -93,7 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         default="csv",
-        help="csv, html, png, or a file the experiment's kind offers (module_porting: modules, a zip of the modules)",
+        help="csv, html, png, latex or markdown (the summary, paired and claims tables), or a file the experiment's "
+        "kind offers (module_porting: modules, a zip of the modules)",
     )
     p.add_argument("--output", "-o", help="output file (default: <id>.<format> in the current folder)")
     p = add("resume", _cmd_resume, "run the unfinished trials of an experiment in the foreground")

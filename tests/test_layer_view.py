@@ -92,3 +92,61 @@ def test_a_kind_without_a_layer_curve_is_one_sentence(three_experiments, tiny_ch
         layer_view_figure([load_experiment_data(Store(), other)])
     board = open_page("app_pages/board.py", board=f"{three_experiments[0]}+{other}:layer_view")
     assert not board.exception and "has no per-layer curve" in "\n".join(w.value for w in board.warning)
+
+
+def _latex_is_well_formed(text: str) -> None:
+    """What pdflatex would choke on first: unbalanced braces, unmatched environments, a row with the wrong number of
+    cells, a stray special character or a non-ASCII one."""
+    import re
+
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "{" and text[i - 1] != "\\":
+            depth += 1
+        elif ch == "}" and text[i - 1] != "\\":
+            depth -= 1
+        assert depth >= 0, text[max(0, i - 40) : i + 1]
+    assert depth == 0
+    stack = []
+    for kind, name in re.findall(r"\\(begin|end)\{(\w+)\}", text):
+        if kind == "begin":
+            stack.append(name)
+        else:
+            assert stack.pop() == name
+    assert not stack and text.isascii()
+    for table in re.findall(r"\\begin\{tabular\}\{(l+)\}(.*?)\\end\{tabular\}", text, flags=re.S):
+        columns, body = len(table[0]), table[1]
+        rows = [r for r in body.split("\\\\") if "&" in r]
+        assert rows and all(len(re.findall(r"(?<!\\)&", r)) == columns - 1 for r in rows)
+        assert not re.search(r"(?<!\\)[%#_$]", body.replace("$-$", "").replace(r"$\div$", "").replace(r"$\to$", ""))
+
+
+def test_tables_export_as_latex_and_markdown(three_experiments, tmp_path):
+    import io
+    import shutil
+    import subprocess
+
+    import pandas as pd
+
+    from embedxfer.results.data import load_experiment_data
+    from embedxfer.results.export import export_experiment
+    from embedxfer.results.paper_tables import paper_tables
+    from embedxfer.store import Store
+
+    reinit = three_experiments[1]
+    tex = export_experiment(reinit, "latex", tmp_path / "tables.tex").read_text()
+    assert r"\usepackage{booktabs}" in tex and r"\toprule" in tex and "Claims checked on this run" in tex
+    _latex_is_well_formed(tex)
+    if shutil.which("pdflatex"):
+        done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "tables.tex"], cwd=tmp_path, capture_output=True)
+        assert done.returncode == 0, done.stdout[-2000:]
+    markdown = export_experiment(reinit, "markdown", tmp_path / "tables.md").read_text()
+    tables = dict(paper_tables(load_experiment_data(Store(), reinit)))
+    blocks = [b for b in markdown.split("\n## ")[1:]]
+    assert len(blocks) == len(tables)
+    for block in blocks:
+        title, table = block.split("\n\n", 1)
+        lines = [line for i, line in enumerate(table.strip().splitlines()) if i != 1]  # drop the |---| rule
+        parsed = pd.read_csv(io.StringIO("\n".join(line.strip("| ") for line in lines)), sep=r" \| ", engine="python")
+        expected = tables[title]
+        assert list(parsed.columns) == [str(c) for c in expected.columns] and len(parsed) == len(expected)

@@ -12,6 +12,7 @@ from embedxfer.results import ExperimentData, build_figure, export, figures_for,
 from embedxfer.results.board import BoardItem, format_board, parse_board
 from embedxfer.results.claims import claims_for, claims_table
 from embedxfer.results.extras import downloads_for, kind_tables
+from embedxfer.results.paper_tables import latex_document, markdown_document
 from ui import services
 from ui.common import ACTIVE, PAGE_BOARD, show_error
 
@@ -116,7 +117,7 @@ def _downloads(data: ExperimentData) -> None:
     eid = data.experiment_id
     names = [spec.name for spec in figures_for(data.kind)]
     extras = downloads_for(data.kind)
-    cols = st.columns(4 + len(extras))
+    cols = st.columns(6 + len(extras))
     cols[0].download_button(
         "Metrics (CSV)",
         export.metrics_csv(data),
@@ -151,7 +152,23 @@ def _downloads(data: ExperimentData) -> None:
         disabled=not names,
         on_click="ignore",
     )
-    for col, spec in zip(cols[4:], extras, strict=True):
+    cols[4].download_button(
+        "Tables (LaTeX)",
+        lambda: latex_document(data),
+        file_name=f"{eid}-tables.tex",
+        mime="text/x-tex",
+        key="runs-dl-latex",
+        on_click="ignore",
+    )
+    cols[5].download_button(
+        "Tables (Markdown)",
+        lambda: markdown_document(data),
+        file_name=f"{eid}-tables.md",
+        mime="text/markdown",
+        key="runs-dl-markdown",
+        on_click="ignore",
+    )
+    for col, spec in zip(cols[6:], extras, strict=True):
         col.download_button(
             spec.label,
             lambda spec=spec: spec.build(data),  # built on click: module archives can be large

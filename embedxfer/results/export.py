@@ -97,9 +97,14 @@ def _chromium_path() -> str | None:
     return None
 
 
+#: file suffixes of the formats whose name is not one
+_SUFFIX = {"latex": "tex", "markdown": "md"}
+
+
 def export_formats(kind: str | None = None) -> list[str]:
-    """csv, html, png and the named downloads of `kind` (e.g. module_porting's `modules`)."""
-    return ["csv", "html", "png", *(spec.name for spec in downloads_for(kind or ""))]
+    """csv, html, png, latex and markdown (the tables), and the named downloads of `kind` (e.g. module_porting's
+    `modules`)."""
+    return ["csv", "html", "png", "latex", "markdown", *(spec.name for spec in downloads_for(kind or ""))]
 
 
 def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, store=None) -> Path:
@@ -114,8 +119,12 @@ def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, 
         output = Path(output or download.file_name(data.experiment_id))
         output.write_bytes(download.build(data))
         return output
-    output = Path(output or f"{data.experiment_id}.{fmt}")
-    if fmt == "csv":
+    output = Path(output or f"{data.experiment_id}.{_SUFFIX.get(fmt, fmt)}")
+    if fmt in ("latex", "markdown"):
+        from embedxfer.results.paper_tables import latex_document, markdown_document
+
+        output.write_text(latex_document(data) if fmt == "latex" else markdown_document(data))
+    elif fmt == "csv":
         output.write_text(metrics_csv(data))
     elif fmt == "html":
         output.write_text(html_report(data))
