@@ -9,6 +9,7 @@ import streamlit as st
 from embedxfer.errors import EmbedxferError, StoreError
 from embedxfer.results import build_figure, figures_for
 from embedxfer.results.board import DEFAULT_COLS, BoardItem, board_html, format_board, parse_board, parse_cols
+from embedxfer.results.claims import claims_for, claims_summary
 from embedxfer.results.layer_view import JOIN, LAYER_VIEW, has_layer_curve, layer_view_figure
 from ui import services
 from ui.common import PAGE_NEW, PAGE_RUNS, experiment_label, show_error
@@ -96,6 +97,23 @@ def picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
         st.caption(f"Kind {by_id[chosen]['kind']} has no figures yet.")
 
 
+def board_claims(items: list[BoardItem], experiments: dict[str, dict]) -> None:
+    """One row per experiment on the board whose kind declares claims, a column per claim: its verdict."""
+    found = []
+    for experiment_id in dict.fromkeys(e for item in items for e in item.experiment_ids):
+        exp = experiments.get(experiment_id)
+        if exp is not None and claims_for(exp["kind"]):
+            try:
+                found.append(data_for(exp))
+            except EmbedxferError:
+                continue
+    if found:
+        st.markdown(
+            "**Claims on this board** (each paper's findings checked on the run's own data; details on its run page)"
+        )
+        st.dataframe(claims_summary(found), hide_index=True, width="stretch", key="board-claims")
+
+
 def layer_view_picker(items: list[BoardItem], by_id: dict[str, dict]) -> None:
     """Experiments with a per-layer curve (probing, layer_reinit, layer_similarity, stitching) into one Layer view:
     their curves stacked on one hidden-state axis. Pick experiments of the same checkpoint (A)."""
@@ -164,6 +182,7 @@ else:
                 left.page_link(PAGE_RUNS, label="Open run", query_params={"experiment": first})
                 if right.button("Remove", key=f"board-remove-{index}", icon=":material/close:"):
                     save([it for i, it in enumerate(items) if i != index])
+    board_claims(items, by_id)
     cols = st.columns([2, 1, 3])
     cols[0].download_button(
         "Download board (HTML)",

@@ -79,6 +79,11 @@ def test_a_reinit_run_shows_its_claims_first_on_the_run_page_and_in_show(three_e
     assert main(["show", reinit]) == 0
     out = capsys.readouterr().out
     assert "claims (the papers' findings checked on this run's data" in out and "reinit_all_costs:" in out
+    board = open_page("app_pages/board.py", board=f"{reinit}:reinit_curve,{three_experiments[0]}:probe_curve")
+    assert not board.exception and not board.error, [e.value for e in board.error]
+    summary = board.dataframe[0].value  # the claims summary: one row per experiment with claims (not probing)
+    assert len(summary) == 1 and summary.loc[0, "kind"] == "layer_reinit"
+    assert summary.loc[0, "cost_depends_on_size"] == "not tested"
 
 
 def test_a_kind_without_a_layer_curve_is_one_sentence(three_experiments, tiny_checkpoints):

@@ -82,3 +82,24 @@ def claims_table(data: ExperimentData) -> pd.DataFrame:
         for row in claim_rows(data)
     ]
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+
+
+def claims_summary(experiments: list[ExperimentData]) -> pd.DataFrame:
+    """The Board's claims summary: one row per experiment, one column per claim, each cell its verdict (several
+    scopes: 'supported 2, inconclusive 1'); empty when no experiment's kind declares claims."""
+    from collections import Counter
+
+    import pandas as pd
+
+    rows = []
+    for data in experiments:
+        results = claim_rows(data)
+        if not results:
+            continue
+        row = {"experiment": data.result.get("name") or data.experiment_id, "kind": data.kind}
+        for name in dict.fromkeys(r["name"] for r in results):
+            counts = Counter(r["verdict"] for r in results if r["name"] == name)
+            several = ", ".join(f"{verdict} {n}" for verdict, n in counts.items())
+            row[name] = next(iter(counts)) if len(counts) == 1 else several
+        rows.append(row)
+    return pd.DataFrame(rows)
