@@ -81,11 +81,18 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
 
 
 def plot_condition_summary(
-    trials: pd.DataFrame, metric: str, *, group: str | None = None, title: str = ""
+    trials: pd.DataFrame,
+    metric: str,
+    *,
+    group: str | None = None,
+    title: str = "",
+    references: dict[Any, dict[str, tuple[float, str]]] | None = None,
 ) -> go.Figure:
     """Mean of `metric` per condition with 95% interval bars over seeds; individual seeds as dots.
 
     `trials` has one row per completed trial with columns `condition`, `seed`, `metric` (and `group`).
+    `references` ({group value: {condition: (value, hover text)}}) draws published values as hollow diamonds over
+    their bars, in one legend entry "published": clicking it hides or shows them all.
     """
     title = title or f"{metric} by condition (mean, 95% CI over seeds)"
     if trials.empty or metric not in trials or trials[metric].dropna().empty:
@@ -102,6 +109,7 @@ def plot_condition_summary(
                 x=conditions,
                 y=[s.mean for s in stats],
                 name=name,
+                offsetgroup=str(gi),
                 marker_color=rgba(_color(gi), 0.75),
                 error_y=interval_whiskers(stats),
                 customdata=interval_hover([s.ci_low for s in stats], [s.ci_high for s in stats], [s.n for s in stats]),
@@ -120,7 +128,26 @@ def plot_condition_summary(
                 hovertemplate="%{x} %{text}: %{y:.4f}<extra></extra>",
             )
         )
-    fig.update_layout(title=title, barmode="group", xaxis_title="condition", yaxis_title=metric, **LAYOUT)
+        published = (references or {}).get(gval, {})
+        shown = [c for c in conditions if c in published]
+        if shown:
+            fig.add_trace(
+                go.Scatter(
+                    x=shown,
+                    y=[published[c][0] for c in shown],
+                    mode="markers",
+                    name="published",
+                    legendgroup="published",
+                    showlegend=not any(t.legendgroup == "published" for t in fig.data),
+                    offsetgroup=str(gi),
+                    marker=dict(symbol="diamond-open", size=13, color="#111827", line=dict(width=2)),
+                    text=[published[c][1] for c in shown],
+                    hovertemplate="%{text}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title=title, barmode="group", scattermode="group", xaxis_title="condition", yaxis_title=metric, **LAYOUT
+    )
     return fig
 
 

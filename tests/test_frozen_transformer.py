@@ -127,6 +127,25 @@ def test_every_condition_the_ladder_and_the_lr_sweep_run(family, store, tiny_che
     for spec in figures_for("frozen_transformer"):
         fig = build_figure(data, spec.name)
         assert len(fig.data) > 0, spec.name
+    # the paper's values on the final bars: hollow diamonds in one legend entry (a click hides them all)
+    published = [t for t in build_figure(data, "final_bars").data if t.legendgroup == "published"]
+    assert len(published) == 2 and sum(bool(t.showlegend) for t in published) == 1  # bit-xor and listops
+    assert published[0].marker.symbol == "diamond-open" and "Lu et al. 2021, GPT-2 base" in published[0].text[0]
+    from embedxfer.results.claims import claim_rows
+
+    verdicts = {row["name"]: row for row in claim_rows(data)}
+    assert set(verdicts) == {
+        "pretrained_beats_random",
+        "xor_solved",
+        "random_memory_near_published",
+        "pretrained_converges_faster",
+        "full_training_with_a_sweep",
+        "ladder_rungs_help",
+    }
+    assert verdicts["random_memory_near_published"]["verdict"] == "not tested"  # no bit-memory task in this run
+    assert all(
+        row["verdict"] != "not tested" for name, row in verdicts.items() if name != "random_memory_near_published"
+    )
     pretrained = trials[trials["condition"] == "pretrained"].iloc[0]
     stored = read_attention(store.read_artifact(pretrained["trial_id"], ARTIFACT))
     maps = stored["maps"]
