@@ -285,6 +285,10 @@ def test_from_the_home_card_to_the_run_page(app_env, tiny_checkpoints):
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert "How to read these conditions" in [e.label for e in at.expander]
     assert "runs-board-transfer_matrix" in {b.key for b in at.button}  # the first figure: the transfer matrix
+    assert at.tabs[0].label == "Claims"  # the first table: the paper's claims on this run's data
+    claims = at.dataframe[0].value
+    assert {"A random orthogonal rotation of the table changes nothing (a null control)."} <= set(claims["claim"])
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not tested"}
     open_tab(at, "runs-table-tabs", "Paired comparisons (per seed, 95% interval)")
     paired = at.dataframe[-1].value
     assert set(paired["baseline"]) == {"random-matched", "shuffled", "rotated", "scratch"} and (paired["n"] == 2).all()

@@ -262,6 +262,12 @@ def test_from_the_home_card_to_the_run_page(app_env, hosts, monkeypatch):
     at.switch_page("app_pages/runs.py").run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert "runs-board-receiver_curves" in {b.key for b in at.button}
+    assert at.tabs[0].label == "Claims"
+    claims = at.dataframe[0].value
+    assert any(c.startswith("A ported module beats the same module trained from scratch") for c in claims["claim"])
+    adapters = claims[claims["claim"] == "Bottleneck adapters port better than prefix tuning."]
+    assert list(adapters["verdict"]) == ["not tested"]  # one technique in this run: it says what to add
+    assert "add seq_bn and prefix_tuning to techniques" in adapters["this run"].iloc[0]
     open_tab(at, "runs-table-tabs", "Port report (every tensor of each port)")
     report = at.dataframe[-1].value
     assert {"ported", "skipped"} <= set(report["action"])
