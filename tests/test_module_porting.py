@@ -288,7 +288,7 @@ def test_the_modules_export_on_the_cli(store, hosts, tmp_path, monkeypatch, caps
     with zipfile.ZipFile(out) as archive:
         assert any(n.endswith("_ported/port_report.json") for n in archive.namelist())
     assert main(["export", experiment_id, "--format", "weights"]) == 2
-    assert "use csv, html, png, modules" in capsys.readouterr().err
+    assert "use csv, html, png, latex, markdown, modules" in capsys.readouterr().err
 
 
 @pytest.mark.real

@@ -173,8 +173,8 @@ def test_every_figure_draws_no_error_bar_or_band_for_one_seed(at_home):
 
 
 def test_a_mixed_figure_whiskers_only_the_points_with_an_interval():
+    from embedxfer.heatmaps import gain_heatmap
     from embedxfer.plots import (
-        gain_heatmap,
         plot_condition_summary,
         plot_curves,
         plot_interval_bars,

@@ -66,7 +66,8 @@ def transfer_matrix(data: ExperimentData) -> go.Figure:
     """Sources x targets: the paired gain of each source's table over its random-matched baseline, with intervals."""
     import plotly.graph_objects as go
 
-    from embedxfer.plots import LAYOUT, empty_figure, gain_heatmap
+    from embedxfer.heatmaps import gain_heatmap
+    from embedxfer.plots import LAYOUT, empty_figure
 
     metric = data.primary_metric
     title = f"{data.experiment_id}: {metric} gain of each source over random-matched (paired, 95% CI)"

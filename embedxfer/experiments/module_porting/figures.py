@@ -222,7 +222,8 @@ def port_gain_heatmap(data: ExperimentData) -> go.Figure:
     column each; one row per test score (accuracy, and macro-F1 where reported); cells say mean and 95% interval."""
     from plotly.subplots import make_subplots
 
-    from embedxfer.plots import LAYOUT, empty_figure, gain_heatmap
+    from embedxfer.heatmaps import gain_heatmap
+    from embedxfer.plots import LAYOUT, empty_figure
 
     title = f"{data.experiment_id}: port gain = ported − scratch (paired by seed, mean [95% CI])"
     table = paired_rows(data)
