@@ -12,7 +12,7 @@ from embedxfer.results import ExperimentData, build_figure, export, figures_for,
 from embedxfer.results.board import BoardItem, format_board, parse_board
 from embedxfer.results.claims import claims_for, claims_table
 from embedxfer.results.extras import downloads_for, kind_tables
-from embedxfer.results.paper_tables import latex_document, markdown_document
+from embedxfer.results.paper_tables import TABLE_FORMATS
 from ui import services
 from ui.common import ACTIVE, PAGE_BOARD, show_error
 
@@ -152,22 +152,15 @@ def _downloads(data: ExperimentData) -> None:
         disabled=not names,
         on_click="ignore",
     )
-    cols[4].download_button(
-        "Tables (LaTeX)",
-        lambda: latex_document(data),
-        file_name=f"{eid}-tables.tex",
-        mime="text/x-tex",
-        key="runs-dl-latex",
-        on_click="ignore",
-    )
-    cols[5].download_button(
-        "Tables (Markdown)",
-        lambda: markdown_document(data),
-        file_name=f"{eid}-tables.md",
-        mime="text/markdown",
-        key="runs-dl-markdown",
-        on_click="ignore",
-    )
+    for col, (fmt, (suffix, mime, label, document)) in zip(cols[4:6], TABLE_FORMATS.items(), strict=True):
+        col.download_button(
+            label,
+            lambda document=document: document(data),
+            file_name=f"{eid}-tables.{suffix}",
+            mime=mime,
+            key=f"runs-dl-{fmt}",
+            on_click="ignore",
+        )
     for col, spec in zip(cols[6:], extras, strict=True):
         col.download_button(
             spec.label,

@@ -29,10 +29,10 @@ from embedxfer.checkpoints.info import (
     tokenizer_traits,
 )
 from embedxfer.checkpoints.resolve import (
-    RANDOM_PREFIX,
     Resolved,
     cached_bundled_folder,
     check_model_folder,
+    random_base,
     resolve_id,
 )
 from embedxfer.errors import CheckpointError
@@ -59,7 +59,7 @@ def arch_info(checkpoint_id: str, *, trust_remote_code: bool = False) -> ArchInf
         if hit is not None:
             return hit
         if resolved.kind == "random":  # its twin's architecture under its own id
-            twin = arch_info(resolved.key[len(RANDOM_PREFIX) :], trust_remote_code=trust_remote_code)
+            twin = arch_info(random_base(resolved).key, trust_remote_code=trust_remote_code)
             info = dataclasses.replace(twin, id=resolved.key, source=resolved.source)
         elif resolved.kind == "bundled":
             info = _bundled_info(resolved)

@@ -9,7 +9,7 @@ from pathlib import Path
 from embedxfer.checkpoints.bundled import BUNDLED, availability, locate
 from embedxfer.checkpoints.files import local_folder, weight_files
 from embedxfer.checkpoints.info import CheckpointEntry
-from embedxfer.checkpoints.resolve import RANDOM_INIT_SEED, RANDOM_PREFIX, check_model_folder, resolve_id
+from embedxfer.checkpoints.resolve import RANDOM_INIT_SEED, check_model_folder, random_base, resolve_id
 from embedxfer.errors import CheckpointError
 
 _LOCK = threading.Lock()
@@ -29,7 +29,7 @@ def checkpoint_fingerprint(checkpoint_id: str) -> str:
     """sha256 (16 hex chars) over the checkpoint's weight files; bundled ones hash their pip-installed source."""
     resolved = resolve_id(checkpoint_id)
     if resolved.kind == "random":
-        base = checkpoint_fingerprint(resolved.key[len(RANDOM_PREFIX) :])
+        base = checkpoint_fingerprint(random_base(resolved).key)
         return hashlib.sha256(f"random\0{RANDOM_INIT_SEED}\0{base}".encode()).hexdigest()[:16]
     if resolved.kind == "bundled":
         files = [locate(resolved.key)]

@@ -54,7 +54,9 @@ def resolve_id(checkpoint_id: str) -> Resolved:
         if base.kind == "random":
             raise CheckpointError(f"{text!r} names a random twin of a random twin; write random:<checkpoint> once.")
         return Resolved(
-            f"{RANDOM_PREFIX}{base.key}", "random", f"{base.key}'s architecture, randomly initialised (seed 0)"
+            f"{RANDOM_PREFIX}{base.key}",
+            "random",
+            f"{base.key}'s architecture, randomly initialised (seed {RANDOM_INIT_SEED})",
         )
     if text in BUNDLED:
         return Resolved(text, "bundled", BUNDLED[text].source)

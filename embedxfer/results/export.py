@@ -15,6 +15,7 @@ from embedxfer.results.data import ExperimentData, load_experiment_data
 from embedxfer.results.extras import downloads_for, kind_tables
 from embedxfer.results.figures import build_figure, figures_for
 from embedxfer.results.html import FigureWriter, html_page
+from embedxfer.results.paper_tables import TABLE_FORMATS
 from embedxfer.results.summary import summary_table
 
 _REPORT_STYLE = (
@@ -97,14 +98,10 @@ def _chromium_path() -> str | None:
     return None
 
 
-#: file suffixes of the formats whose name is not one
-_SUFFIX = {"latex": "tex", "markdown": "md"}
-
-
 def export_formats(kind: str | None = None) -> list[str]:
     """csv, html, png, latex and markdown (the tables), and the named downloads of `kind` (e.g. module_porting's
     `modules`)."""
-    return ["csv", "html", "png", "latex", "markdown", *(spec.name for spec in downloads_for(kind or ""))]
+    return ["csv", "html", "png", *TABLE_FORMATS, *(spec.name for spec in downloads_for(kind or ""))]
 
 
 def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, store=None) -> Path:
@@ -119,12 +116,13 @@ def export_experiment(experiment_id: str, fmt: str, output: Path | None = None, 
         output = Path(output or download.file_name(data.experiment_id))
         output.write_bytes(download.build(data))
         return output
-    output = Path(output or f"{data.experiment_id}.{_SUFFIX.get(fmt, fmt)}")
-    if fmt in ("latex", "markdown"):
-        from embedxfer.results.paper_tables import latex_document, markdown_document
-
-        output.write_text(latex_document(data) if fmt == "latex" else markdown_document(data))
-    elif fmt == "csv":
+    if fmt in TABLE_FORMATS:
+        suffix, _, _, document = TABLE_FORMATS[fmt]
+        output = Path(output or f"{data.experiment_id}.{suffix}")
+        output.write_text(document(data))
+        return output
+    output = Path(output or f"{data.experiment_id}.{fmt}")
+    if fmt == "csv":
         output.write_text(metrics_csv(data))
     elif fmt == "html":
         output.write_text(html_report(data))

@@ -125,3 +125,10 @@ def markdown_document(data: ExperimentData) -> str:
     parts = [f"# Experiment {data.experiment_id} ({data.kind})"]
     parts += [f"## {title}\n\n{markdown_table(frame)}" for title, frame in paper_tables(data)]
     return "\n\n".join(parts) + "\n"
+
+
+#: the table formats: name (`export --format`) -> (file suffix, MIME type, download label, the document builder)
+TABLE_FORMATS = {
+    "latex": ("tex", "text/x-tex", "Tables (LaTeX)", latex_document),
+    "markdown": ("md", "text/markdown", "Tables (Markdown)", markdown_document),
+}

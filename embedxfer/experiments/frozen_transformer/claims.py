@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from embedxfer.experiments.claims import directional, not_tested, null_control, row_interval
-from embedxfer.experiments.frozen_transformer.figures import REFERENCE, chosen_trials, paired_rows
+from embedxfer.experiments.frozen_transformer.figures import PUBLISHED, REFERENCE, chosen_trials, paired_rows
 from embedxfer.experiments.outputs import ClaimResult, ClaimSpec
 
 if TYPE_CHECKING:
@@ -59,7 +59,9 @@ def random_memory_near_published(data: ExperimentData) -> list[ClaimResult]:
     if found is None:
         return not_tested("add bit-memory to tasks and `random` to conditions")
     task, interval = found
-    return [null_control(interval, threshold=0.758, scope=task, detail="random test accuracy against 0.758")]
+    published = PUBLISHED["bit-memory"]["random"]
+    detail = f"random test accuracy against {published}"
+    return [null_control(interval, threshold=published, scope=task, detail=detail)]
 
 
 def pretrained_converges_faster(data: ExperimentData) -> list[ClaimResult]:

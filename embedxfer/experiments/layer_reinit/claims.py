@@ -32,13 +32,15 @@ def _gaps(data: ExperimentData) -> dict[float, dict[int, float]] | None:
 
 
 def reinit_all_costs(data: ExperimentData) -> list[ClaimResult]:
+    from embedxfer.stats import mean_interval
+
     gaps = _gaps(data)
     if gaps is None:
         return not_tested(_PROGRESSIVE)
     layers = num_layers(data)
     return [
         directional(
-            paired(gap, dict.fromkeys(gap, 0.0)),
+            mean_interval(gap.values()),  # the per-seed gaps are already paired differences
             above=False,
             scope=size_name(size),
             detail=f"keep:0 minus keep:{layers}, paired by seed",

@@ -58,6 +58,8 @@ def run_trial(config: LayerSimilarityConfig, spec: TrialSpec, ctx: TrialContext)
     task = load_task(config.task)
     rows = _rows(config, task)
     device = resolve_device(ctx.device_for(config.device))
+    # double precision on the CPU: the debiased estimator subtracts large terms; GPUs work in single
+    dtype = torch.float64 if device.type == "cpu" else torch.float32
     stacks, computed = [], 0
     for checkpoint in config.pair:
         result = layer_features(
@@ -74,8 +76,6 @@ def run_trial(config: LayerSimilarityConfig, spec: TrialSpec, ctx: TrialContext)
             cancelled=ctx.cancel.is_set,
         )
         computed += result.computed
-        # double precision on the CPU: the debiased estimator subtracts large terms; GPUs work in single
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
         stacks.append(torch.as_tensor(result.features).permute(1, 0, 2).to(device=device, dtype=dtype))
     ctx.check_cancel()
     measure = spec.params["measure"]
