@@ -131,6 +131,11 @@ def test_every_condition_the_ladder_and_the_lr_sweep_run(family, store, tiny_che
     published = [t for t in build_figure(data, "final_bars").data if t.legendgroup == "published"]
     assert len(published) == 2 and sum(bool(t.showlegend) for t in published) == 1  # bit-xor and listops
     assert published[0].marker.symbol == "diamond-open" and "Lu et al. 2021, GPT-2 base" in published[0].text[0]
+    # and the paper's CIFAR-10 ladder on the ladder figure, at this run's rungs, marked as another task
+    (ladder,) = [t for t in build_figure(data, "ladder").data if t.legendgroup == "published"]
+    expected = ["output", "+layernorm", "+input"] + (["+positions"] if family != "llama" else [])
+    assert list(ladder.x) == expected and list(ladder.y) == [0.25, 0.54, 0.60, 0.68][: len(expected)]
+    assert "CIFAR-10 (another task)" in ladder.name and ladder.line.dash == "dash"
     from embedxfer.results.claims import claim_rows
 
     verdicts = {row["name"]: row for row in claim_rows(data)}

@@ -125,6 +125,8 @@ PUBLISHED = {
     "bit-memory": {"pretrained": 1.0, "random": 0.758, "scratch-full": 1.0, "lstm": 0.609},
     "listops": {"pretrained": 0.384, "random": 0.343, "scratch-full": 0.38, "lstm": 0.171},
 }
+#: the paper's unfreezing ladder (GPT-2 base, CIFAR-10 test accuracy), by the rung labels the ladder figure uses
+PUBLISHED_LADDER = {"output": 0.25, "+layernorm": 0.54, "+input": 0.60, "+positions": 0.68}
 #: how the paper's setting differs from a run here, per task family
 _PUBLISHED_SETTING = {
     "bit-xor": "same task (two 5-bit strings); GPT-2 base trained to convergence",
@@ -169,7 +171,7 @@ def ladder(data: ExperimentData) -> go.Figure:
     from embedxfer.stats import mean_interval
 
     metric = data.primary_metric
-    title = f"{data.experiment_id}: {metric} as groups are unfrozen (mean, 95% CI)"
+    title = f"{data.experiment_id}: {metric} as groups are unfrozen (mean, 95% CI; dashed: published, click to hide)"
     frame = chosen_trials(data)
     frame = frame[frame["condition"].str.startswith("ladder:")] if not frame.empty else frame
     if frame.empty:
@@ -192,8 +194,33 @@ def ladder(data: ExperimentData) -> go.Figure:
                 hovertemplate="%{customdata[0]}: %{y:.4f} (n=%{customdata[1]})<extra>" + str(task) + "</extra>",
             )
         )
+    if data.primary_metric == "test_accuracy":
+        _published_ladder(fig, [label for trace in fig.data for label in trace.x])
     fig.update_layout(title=title, xaxis_title="trainable groups", yaxis_title=metric, **CURVE_LAYOUT)
     return fig
+
+
+def _published_ladder(fig: go.Figure, labels: list[str]) -> None:
+    """The paper's CIFAR-10 ladder as hollow diamonds on a dashed line, at the rungs this run has: another task, so
+    it shows the shape to compare, not a value to match; one legend entry hides it."""
+    import plotly.graph_objects as go
+
+    rungs = [label for label in PUBLISHED_LADDER if label in labels]
+    if not rungs:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=rungs,
+            y=[PUBLISHED_LADDER[r] for r in rungs],
+            mode="lines+markers",
+            line=dict(shape="hv", width=1.5, dash="dash", color="#777777"),
+            marker=dict(symbol="diamond-open", size=11, color="#777777"),
+            name="published: Lu et al. 2021, GPT-2 base, CIFAR-10 (another task)",
+            legendgroup="published",
+            hovertemplate="published: Lu et al. 2021, GPT-2 base, CIFAR-10, %{x}: %{y:.0%}<br>"
+            "another task than this run's: compare the steps, not the values<extra></extra>",
+        )
+    )
 
 
 def _rung_label(rung: str, previous: str | None) -> str:
