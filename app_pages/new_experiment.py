@@ -1,5 +1,5 @@
-"""New experiment: a form generated from the kind's config dataclass, presets that fill it, a plan (trials, rough
-time), launch.
+"""New experiment: a form generated from the kind's config dataclass, presets that fill it, a plan (trials, how many
+a finished trial already answers, the estimated time of the rest), launch.
 
 URL: ``?kind=<kind>`` picks the kind; ``?preset=<name>`` fills the form from a preset (Home's cards link here
 with the kind's quick preset); ``?from=<experiment id>`` pre-fills the form with that experiment's config
@@ -12,6 +12,7 @@ import json
 import streamlit as st
 import yaml
 
+from embedxfer.cli_output import fmt_duration
 from embedxfer.errors import EmbedxferError, StoreError
 from embedxfer.experiments import (
     config_to_dict,
@@ -23,8 +24,9 @@ from embedxfer.experiments import (
     plan_experiment,
     planned_kinds,
 )
+from embedxfer.planning.preview import preview_plan
 from ui import services
-from ui.common import PAGE_RUNS, fmt_duration, show_error, show_text_block
+from ui.common import PAGE_RUNS, show_error, show_text_block
 from ui.forms import ConfigForm
 
 DEFAULTS = "(the kind's defaults)"
@@ -155,13 +157,22 @@ if not errors:
         planned = current_plan(parse_config(values))
     except Exception as exc:  # noqa: BLE001 - bad input is shown, never a traceback
         show_error(exc)
+fresh_run = st.checkbox(
+    "Fresh: run every trial again",
+    key="new-fresh",
+    help="Off: a trial that already completed with the same settings it read, the same weights and the same data is "
+    "reused (its results are copied, it does not run). On: every trial runs.",
+)
 if planned:
-    workers = max(1, len(jm.active()["workers"]))
-    cols = st.columns(3)
+    shown = preview_plan(planned, jm.store, fresh=fresh_run, slots=jm.slots())
+    cols = st.columns(4)
     cols[0].metric("Trials", len(planned.trials), help="conditions × seeds (× the kind's sweep)")
-    cols[1].metric("Per trial (rough, CPU)", fmt_duration(planned.seconds_per_trial))
-    cols[2].metric("In total", fmt_duration(planned.total_seconds(workers)), help=f"with {workers} worker(s) here")
-    st.caption(f"Conditions: {', '.join(planned.conditions)}")
+    cols[1].metric("Reused", shown.reused, help="completed trials with the same key; their results are copied")
+    cols[2].metric("To run", shown.to_run)
+    cols[3].metric(
+        "Estimated time", fmt_duration(shown.seconds) if shown.to_run else "none", help=shown.estimate.source
+    )
+    st.caption(f"{shown.summary()} · conditions: {', '.join(planned.conditions)}")
     if planned.notes:
         st.info("\n".join(f"- {line}" for line in planned.notes))
 
@@ -169,7 +180,7 @@ launch = st.button("Launch", key="new-launch", type="primary", disabled=planned 
 if launch:
     experiment_id = None
     try:
-        experiment_id = jm.submit(planned, name=name.strip() or None)
+        experiment_id = jm.submit(planned, name=name.strip() or None, fresh=fresh_run)
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
     if experiment_id:

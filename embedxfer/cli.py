@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from embedxfer.cli_output import print_checkpoints, print_json, print_result, print_table
+from embedxfer.cli_plan import add_config_arguments, cmd_plan, load_config
 from embedxfer.devices import ENV_WORKERS
 from embedxfer.errors import EmbedxferError
 from embedxfer.ray_backend.settings import BACKENDS, ENV_BACKEND
@@ -67,17 +68,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--sizes", action="store_true", help="load each task and show split sizes (slower)")
     p = add("run", _cmd_run, "run an experiment config (YAML/JSON file, or preset:NAME) in the foreground")
-    p.add_argument("config", help="path to a YAML or JSON config with a 'kind' field, or preset:NAME")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="override a config field; VALUE is YAML (seeds=[0,1], train_size=null, lr=2e-5); repeatable",
-    )
+    add_config_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     _add_backend_options(p)
+    p = add("plan", cmd_plan, "show what `run` would do (trials, reused ones, estimated time, notes); runs nothing")
+    add_config_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    p.add_argument(
+        "--workers", help=f"worker threads the estimate assumes, as for run (default: {ENV_WORKERS} or auto)"
+    )
     p = add("presets", _cmd_presets, "list the presets: named, complete configs shipped with each kind")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("runs", _cmd_runs, "list the experiment history")
@@ -250,33 +249,22 @@ def _run_in_foreground(
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from embedxfer.experiments import get_preset, load_config_file, parse_config, parse_overrides, plan_experiment
-    from embedxfer.experiments.presets import PRESET_PREFIX
+    from embedxfer.experiments import plan_experiment
+    from embedxfer.planning.preview import preview_plan
 
-    overrides = parse_overrides(args.overrides)
-    if args.config.startswith(PRESET_PREFIX):
-        preset = get_preset(args.config)
-        config, name = parse_config(preset.with_overrides(overrides)), preset.name
-    else:
-        config, name = load_config_file(args.config), Path(args.config).stem
-        if overrides:
-            config = parse_config({**_config_dict(config), **overrides})
+    config, name = load_config(args)
     plan = plan_experiment(config)  # checks checkpoint, task and parts before any worker starts
     with _open_manager(args) as manager:
-        experiment_id = manager.submit(plan, name=name)
+        shown = None if args.json else preview_plan(plan, manager.store, fresh=args.fresh, slots=manager.slots())
+        experiment_id = manager.submit(plan, name=name, fresh=args.fresh)
 
         def preamble() -> list[str]:
-            if args.json:
+            if shown is None:
                 return []
-            return [f"experiment {experiment_id} ({_backend_line(manager)})", *(f"note: {n}" for n in plan.notes)]
+            head = [f"experiment {experiment_id} ({_backend_line(manager)})", shown.summary()]
+            return head + [f"note: {n}" for n in plan.notes]
 
         return _run_in_foreground(manager, experiment_id, args.json, preamble)
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    from embedxfer.experiments import config_to_dict
-
-    return config_to_dict(config)
 
 
 def _open_manager(args: argparse.Namespace) -> Any:

@@ -88,6 +88,7 @@ def print_experiment(result: dict[str, Any]) -> None:
             "status": t["status"],
             **{k: fmt(v) for k, v in (t.get("metrics") or {}).items()},
             "backend": t.get("backend") or "",
+            "reused from": t.get("reused_from") or "",
             "error": t.get("error") or "",
         }
         for t in result["trials"]
@@ -96,7 +97,8 @@ def print_experiment(result: dict[str, Any]) -> None:
     # the backend column only when some trial ran on Ray: a plain thread run looks as it always did
     ray_ran = any(t.get("backend") == "ray" for t in result["trials"])
     columns = ["trial", "condition", "seed", *(["group"] if grouped else []), "status", *metric_names]
-    columns += [*(["backend"] if ray_ran else []), "error"]
+    reused = any(t.get("reused_from") for t in result["trials"])  # likewise the source column
+    columns += [*(["backend"] if ray_ran else []), *(["reused from"] if reused else []), "error"]
     print_table(trials, columns)
     if result["summary"]:
         from embedxfer.results.summary import primary_metric, shown_in_summary
@@ -117,6 +119,17 @@ def print_experiment(result: dict[str, Any]) -> None:
             if shown_in_summary(result["kind"], s["metric"], primary) or s["metric"] == "train_loss"
         ]
         print_table(rows, ["condition", "params", "metric", "mean", "95% CI", "n"])
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A rough duration: 40 s, 3 min, 1.5 h."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def fmt(value: Any) -> str:

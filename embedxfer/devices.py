@@ -2,13 +2,15 @@
 dashboard alike.
 
 Workers are written ``DEVICE[=COUNT]`` separated by commas, e.g. ``cpu=1`` or ``cuda:0=1,cpu=1`` (``cpu:2``
-means two CPU workers too). `configured_workers` reads them from ``EMBEDXFER_WORKERS``; without it there is one
-worker per visible CUDA device plus one on CPU. A trial's config asks for a device (``auto``, ``cpu``, ``cuda``,
-``cuda:N``) and `may_run` says which workers may take it.
+means two CPU workers too). `configured_workers` reads them from ``EMBEDXFER_WORKERS``; without it each visible
+CUDA device gets EMBEDXFER_GPU_PACK workers (default 4) that share it by memory (`embedxfer.gpu_packing`), plus
+one on CPU. Explicit counts run exactly as given. A trial's config asks for a device (``auto``, ``cpu``,
+``cuda``, ``cuda:N``) and `may_run` says which workers may take it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from embedxfer.errors import ConfigError
+from embedxfer.gpu_packing import check_cap, pack_cap
 
 if TYPE_CHECKING:
     import torch
@@ -43,19 +46,47 @@ def may_have_gpu() -> bool:
     return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd"))
 
 
-def default_workers() -> dict[str, int]:
-    """One worker per visible CUDA device, then one on CPU."""
-    workers: dict[str, int] = {}
-    if may_have_gpu():
-        try:
-            import torch
+class PackedWorkers(dict[str, int]):
+    """The default workers of a machine with GPUs: `gpu_pack` threads per GPU, which start trials only while their
+    estimated memory fits the device (`embedxfer.gpu_packing`). Counts given explicitly (EMBEDXFER_WORKERS,
+    --workers, a mapping passed to the job manager) are plain dicts and run exactly as given."""
 
-            if torch.cuda.is_available():
-                workers.update({f"cuda:{i}": 1 for i in range(torch.cuda.device_count())})
-        except ImportError:
-            pass
-    workers["cpu"] = 1
-    return workers
+    def __init__(self, workers: Mapping[str, int], gpu_pack: int) -> None:
+        super().__init__(workers)
+        self.gpu_pack = gpu_pack
+
+
+def visible_gpus() -> list[str]:
+    """``cuda:N`` for each CUDA device torch sees (none without torch or a driver)."""
+    if not may_have_gpu():
+        return []
+    try:
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    except ImportError:
+        return []
+
+
+def default_workers(gpu_pack: int | None = None) -> dict[str, int]:
+    """`gpu_pack` workers per visible CUDA device (default EMBEDXFER_GPU_PACK, else 4), then one on CPU."""
+    gpus = visible_gpus()
+    if not gpus:
+        return {"cpu": 1}
+    cap = pack_cap() if gpu_pack is None else check_cap(gpu_pack)
+    return PackedWorkers({**dict.fromkeys(gpus, cap), "cpu": 1}, cap)
+
+
+@functools.cache
+def bf16_supported(device: str) -> bool:
+    """Whether a CUDA device computes in bf16 natively (NVIDIA from compute capability 8.0, ROCm's GPUs); the
+    engine autocasts to bf16 only there, since emulated bf16 is slower than fp32."""
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return False
+    with torch.cuda.device(torch.device(device)):
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
 
 
 def cpu_threads() -> int:
@@ -94,12 +125,12 @@ def parse_workers(text: str, *, source: str = ENV_WORKERS) -> dict[str, int]:
     return workers
 
 
-def configured_workers(text: str | None = None) -> dict[str, int]:
-    """Workers from `text` (a CLI option), else from EMBEDXFER_WORKERS, else `default_workers()`."""
+def configured_workers(text: str | None = None, *, gpu_pack: int | None = None) -> dict[str, int]:
+    """Workers from `text` (a CLI option), else from EMBEDXFER_WORKERS, else `default_workers(gpu_pack)`."""
     if text is not None and text.strip():
         return parse_workers(text, source="--workers")
     env = os.environ.get(ENV_WORKERS, "")
-    return parse_workers(env) if env.strip() else default_workers()
+    return parse_workers(env) if env.strip() else default_workers(gpu_pack)
 
 
 def worker_devices(workers: Mapping[str, int], *, check_devices: bool = True) -> list[str]:

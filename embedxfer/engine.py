@@ -4,7 +4,8 @@ Design choices (docs/architecture.md, "Performance"):
 - batches come length-bucketed and dynamically padded (`embedxfer.data`);
 - losses stay on the device and are read back only every `log_every` steps (one host sync per
   log, not per step); NaN/inf is detected at that point and pinned to its exact step;
-- bf16 autocast and the fused AdamW kernel on CUDA; plain fp32 on CPU, seeded and deterministic;
+- bf16 autocast (where the GPU computes bf16 natively) and the fused AdamW kernel on CUDA; plain fp32 on CPU,
+  seeded and deterministic;
 - a cancel token is checked every step.
 """
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from embedxfer.data import EncodedSplit, batch_order, collate
+from embedxfer.devices import bf16_supported
 from embedxfer.errors import ConfigError
 from embedxfer.heads import predictions, task_loss, task_metric
 from embedxfer.trials import TrialContext, TrialDiverged
@@ -77,6 +79,8 @@ class TrainResult:
     #: on CUDA, the most memory torch's allocator held in this process while training (several trials sharing one
     #: process and device, as thread workers do, count together)
     peak_gpu_memory_mb: float | None = None
+    #: on CUDA, whether the forward passes ran under bf16 autocast (None on CPU, which always runs fp32)
+    bf16_autocast: bool | None = None
 
     @property
     def examples_per_second(self) -> float:
@@ -96,6 +100,7 @@ class TrainResult:
             "examples_per_second": self.examples_per_second,
             "trainable_parameters": float(sum(p.numel() for p in model.parameters() if p.requires_grad)),
             **({} if self.peak_gpu_memory_mb is None else {"peak_gpu_memory_mb": self.peak_gpu_memory_mb}),
+            **({} if self.bf16_autocast is None else {"bf16_autocast": float(self.bf16_autocast)}),
         }
 
 
@@ -137,9 +142,14 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: TrainSettings, ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def autocasts_bf16(device: torch.device, settings: TrainSettings) -> bool:
+    """bf16 autocast is used on CUDA devices that compute in bf16 natively (`devices.bf16_supported`), unless the
+    settings turn it off."""
+    return device.type == "cuda" and settings.bf16 and bf16_supported(str(device))
+
+
 def _autocast(device: torch.device, settings: TrainSettings):
-    enabled = device.type == "cuda" and settings.bf16
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocasts_bf16(device, settings))
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -270,6 +280,7 @@ def train_model(
     result.seconds = time.perf_counter() - start
     if device.type == "cuda":
         result.peak_gpu_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
+        result.bf16_autocast = autocasts_bf16(device, settings)
     result.steps = step
     result.train_loss = logged_losses[-1] if logged_losses else float("nan")
     _run_evals(model, evals, step, classes, metric, settings, device, ctx, result, on_eval)

@@ -14,6 +14,7 @@ from typing import Any
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, ExperimentPlan, parse_config, plan_experiment
+from embedxfer.planning.reuse import identities, reusable_sources
 from embedxfer.store import MetricBuffer, Store, trial_id_for
 from embedxfer.trial_outcome import int_or_none
 from embedxfer.trials import ACTIVE_STATUSES, TrialSpec
@@ -41,18 +42,31 @@ class ManagerBase:
 
     # ---------------------------------------------------------------- for subclasses
     def _store_plan(
-        self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None
+        self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None, fresh: bool = False
     ) -> tuple[str, BaseConfig, list[tuple[str, TrialSpec]]]:
-        """Plan (bad input fails here, before anything is stored), store the experiment; (id, config, trials)."""
+        """Plan (bad input fails here, before anything is stored), store the experiment, and fill the trials a
+        completed trial in the store already answers (unless `fresh`); (id, config, the trials left to run)."""
         self._check_open()
         if not isinstance(plan, ExperimentPlan):
             plan = plan_experiment(plan)
         self._check_plan(plan)
+        sources = [None] * len(plan.trials) if fresh else reusable_sources(self.store, plan)
         experiment_id = self.store.create_experiment(plan.kind.name, plan.config_dict(), plan.trials, name)
+        trial_ids = [trial_id_for(experiment_id, i) for i in range(len(plan.trials))]
+        formula = [plan.seconds_per_trial] * len(trial_ids)
+        self.store.add_trial_keys(zip(trial_ids, identities(plan), formula, strict=True))
+        pairs = zip(trial_ids, sources, strict=True)
+        reused = {t for t, source in pairs if source and self.store.copy_trial(source, t)}
+        if reused:
+            self.store.add_event(
+                experiment_id,
+                f"reused {len(reused)} of {len(trial_ids)} trial(s) from earlier experiments (same trial, same "
+                "settings it read, same weights and data); `--fresh` or the form's Fresh box runs them again",
+            )
         return (
             experiment_id,
             plan.config,
-            [(trial_id_for(experiment_id, i), spec) for i, spec in enumerate(plan.trials)],
+            [(t, spec) for t, spec in zip(trial_ids, plan.trials, strict=True) if t not in reused],
         )
 
     def _check_plan(self, plan: ExperimentPlan) -> None:
@@ -122,6 +136,13 @@ class ManagerBase:
         """[{name, device, trial_id}] of this manager's workers (busy ones have a trial_id)."""
         raise NotImplementedError
 
+    def slots(self) -> dict[str, int]:
+        """{device: trials it can run at once}: what a plan preview divides its estimate by."""
+        counts: dict[str, int] = {}
+        for worker in self.workers():
+            counts[worker["device"]] = counts.get(worker["device"], 0) + 1
+        return counts
+
     def describe(self) -> dict[str, Any]:
         """The backend in a few facts for the sidebar and the CLI: {"backend", ...}."""
         return {"backend": self.backend}
@@ -134,7 +155,8 @@ class ManagerBase:
             live = {tid: dict(p) for tid, p in self._progress.items() if tid.startswith(f"{experiment_id}-t")}
         out = {}
         for trial in trials:
-            entry = {key: trial[key] for key in ("status", "step", "error", "device", "condition", "seed", "backend")}
+            keys = ("status", "step", "error", "device", "condition", "seed", "backend", "reused_from")
+            entry = {key: trial[key] for key in keys}
             entry["total"] = trial["total_steps"]
             if trial["status"] == "running" and trial["trial_id"] in live:
                 entry.update(live[trial["trial_id"]])

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from embedxfer.errors import EmbedxferError
 from embedxfer.experiments import BaseConfig, get_kind
+from embedxfer.planning.keys import dependencies
+from embedxfer.planning.recorder import recording, watched
 from embedxfer.trials import TrialCancelled, TrialContext, TrialDiverged, TrialSpec
 
 if TYPE_CHECKING:
@@ -35,13 +37,17 @@ class TrialOutcome:
     metrics: dict[str, float] | None = None
     step: int | None = None
     details: str | None = None  # a traceback or a note for the experiment's events
+    #: what a completed trial read and the values it saw (planning/keys.py `dependencies`); None: not reusable
+    deps: dict[str, Any] | None = None
+    #: it failed by running out of memory (the thread backend runs a GPU trial that did so beside others again alone)
+    oom: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialOutcome:
-        return cls(**{key: data.get(key) for key in ("status", "error", "metrics", "step", "details")})
+        return cls(**{key: data.get(key) for key in ("status", "error", "metrics", "step", "details", "deps", "oom")})
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -75,8 +81,9 @@ def execute_trial(config: BaseConfig, spec: TrialSpec, ctx: TrialContext) -> Tri
     """Run one trial to its end, whatever happens: completed, cancelled, diverged or failed (user error, OOM with
     a hint, or "TypeName: message" with the traceback in `details`)."""
     try:
-        metrics = clean_metrics(get_kind(config.kind).run_trial(config, spec, ctx))
-        return TrialOutcome("completed", metrics=metrics)
+        with recording() as reads:  # what the trial reads is what a later run must match to reuse it
+            metrics = clean_metrics(get_kind(config.kind).run_trial(watched(config), spec, ctx))
+        return TrialOutcome("completed", metrics=metrics, deps=dependencies(config, reads))
     except TrialCancelled:
         return TrialOutcome("cancelled")
     except TrialDiverged as exc:
@@ -86,7 +93,7 @@ def execute_trial(config: BaseConfig, spec: TrialSpec, ctx: TrialContext) -> Tri
     except Exception as exc:  # noqa: BLE001 - any bug in a trial ends that trial only
         if is_oom(exc):
             release_memory(ctx.device)
-            return TrialOutcome("failed", error=f"Out of memory on {ctx.device}: {OOM_HINT}.")
+            return TrialOutcome("failed", error=f"Out of memory on {ctx.device}: {OOM_HINT}.", oom=True)
         return TrialOutcome("failed", error=f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
 
 
@@ -106,6 +113,7 @@ def record_outcome(
         step=int_or_none(step),
         metrics=outcome.metrics,
         only_if=("running",),
+        deps=outcome.deps if outcome.status == "completed" else None,
     )
     if changed and outcome.status != "completed":
         level = "warning" if outcome.status in ("cancelled", "interrupted") else "error"

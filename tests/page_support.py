@@ -43,13 +43,14 @@ def wait_finished(store, experiment_id: str, timeout: float = 600.0) -> str:
     raise AssertionError(f"experiment {experiment_id} still {status} after {timeout} s")
 
 
-def run_plan(store, plan) -> dict:
-    """Run an experiment plan on one CPU worker until it finishes; its public JSON, every trial completed."""
+def run_plan(store, plan, *, fresh: bool = False) -> dict:
+    """Run an experiment plan on one CPU worker until it finishes; its public JSON, every trial completed. `fresh`:
+    run every trial even where a completed one with the same key could be reused."""
     from embedxfer.jobs import JobManager
     from embedxfer.results import experiment_json
 
     with JobManager(store, workers={"cpu": 1}) as manager:
-        experiment_id = manager.submit(plan)
+        experiment_id = manager.submit(plan, fresh=fresh)
         wait_finished(store, experiment_id)
     result = experiment_json(store, experiment_id)
     assert result["status"] == "completed", [t.get("error") for t in result["trials"]]

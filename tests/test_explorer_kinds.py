@@ -19,8 +19,8 @@ def store(tmp_path, monkeypatch):
     return Store(tmp_path / "home")
 
 
-def _run(store, config):
-    result = run_plan(store, plan_experiment(config))
+def _run(store, config, fresh: bool = False):
+    result = run_plan(store, plan_experiment(config), fresh=fresh)
     return result, load_experiment_data(store, result["experiment_id"])
 
 
@@ -36,8 +36,9 @@ def test_embedding_map_of_a_pair_aligns_rows_and_reuses_the_projection(store, ti
     assert (trials["projection_cached"] == 0).all()
     pair = build_figure(data, "token_map_pair")
     assert len({trace.xaxis for trace in pair.data}) == 2  # two panels
-    # the same request again: both maps are read from the projection cache, and the trials say so
-    _, again = _run(store, config)
+    # the same request again, run afresh (not reused): both maps are read from the projection cache, and the
+    # trials say so
+    _, again = _run(store, config, fresh=True)
     assert (again.completed()["projection_cached"] == 1).all()
     from embedxfer.experiments.embedding_map import read_maps
 

@@ -143,7 +143,7 @@ def test_submit_wait_and_json(manager, store):
 def test_trials_run_in_fifo_order(manager, store):
     RUN_LOG.clear()
     first = manager.submit(_config(seeds=[0, 1, 2]))
-    second = manager.submit(_config(seeds=[0, 1]))
+    second = manager.submit(_config(seeds=[0, 1]), fresh=True)  # fresh: run even what `first` finished meanwhile
     assert manager.wait(second, timeout=WAIT) == "completed" and manager.wait(first, timeout=WAIT) == "completed"
     expected = [t["trial_id"] for t in store.list_trials(first) + store.list_trials(second)]
     assert [tid for tid, _ in RUN_LOG] == expected
@@ -241,7 +241,7 @@ def test_device_routing(store):
         assert "No worker runs on cuda" in store.get_trial(f"{exp_id}-t000")["error"]
     with JobManager(store, workers={"cuda:0": 1, "cpu": 1}, check_devices=False) as mixed:
         on_cpu = mixed.submit(_config(device="cpu", seeds=[0, 1]))
-        auto = mixed.submit(_config(device="auto"))
+        auto = mixed.submit(_config(device="auto"), fresh=True)  # fresh: run it, not the cpu trial it equals
         assert mixed.wait(on_cpu, timeout=WAIT) == "completed" and mixed.wait(auto, timeout=WAIT) == "completed"
         devices = dict(RUN_LOG)
         assert devices[f"{on_cpu}-t000"] == "cpu" and devices[f"{on_cpu}-t001"] == "cpu"

@@ -229,6 +229,7 @@ def test_final_metrics_frame_and_json(store):
         "seed",
         "status",
         "error",
+        "reused_from",
         "train_size",
         "lr",
         "loss",
@@ -239,8 +240,9 @@ def test_final_metrics_frame_and_json(store):
     data = experiment_json(store, exp_id)
     assert list(data) == ["experiment_id", "kind", "status", "config", "trials", "summary"]
     assert data["status"] == "partial" and data["config"]["task"] == "tweets-binary"
-    keys = ["trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend"]
-    assert list(data["trials"][0]) == keys  # the public keys; `backend` (thread | ray) came with the Ray backend
+    keys = ["trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend", "reused_from"]
+    # the public keys; `backend` (thread | ray) came with the Ray backend, `reused_from` with trial reuse
+    assert list(data["trials"][0]) == keys
     assert data["trials"][0]["metrics"] == {"loss": pytest.approx(0.3), "test_accuracy": 0.7}
     assert data["trials"][6]["metrics"] == {} and data["trials"][6]["status"] == "diverged"
     assert data["trials"][6]["error"] == "loss became nan at step 3" and data["trials"][0]["error"] is None

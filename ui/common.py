@@ -66,17 +66,6 @@ def fmt_ago(ts: float | None) -> str:
     return fmt_time(ts)
 
 
-def fmt_duration(seconds: float | None) -> str:
-    """A rough duration: 40 s, 3 min, 1.5 h."""
-    if seconds is None:
-        return "unknown"
-    if seconds < 90:
-        return f"{max(seconds, 1):.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def fmt_count(n: int | float | None) -> str:
     """22713216 -> 22.7M."""
     if n is None:

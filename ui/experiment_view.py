@@ -147,6 +147,7 @@ def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
                 "phase": p.get("phase", ""),
                 "device": p.get("device") or "",
                 "backend": _backend_text(p),
+                "reused from": p.get("reused_from") or "",
                 "error": (p.get("error") or "").split("\n", 1)[0],
             }
         )
@@ -155,7 +156,8 @@ def _progress_frame(progress: dict[str, dict[str, Any]]) -> pd.DataFrame:
         frame = frame.drop(columns=["backend"])  # a plain thread run looks as it always did
     # live-only or empty columns (loss, phase, error of a clean finished run) would only show blanks
     empty = [c for c in ("loss", "phase", "device", "error") if c in frame and frame[c].isna().all()]
-    empty += [c for c in ("phase", "device", "error") if c in frame and c not in empty and (frame[c] == "").all()]
+    blank = ("phase", "device", "error", "reused from")
+    empty += [c for c in blank if c in frame and c not in empty and (frame[c] == "").all()]
     return frame.drop(columns=empty)
 
 
@@ -173,6 +175,12 @@ def _progress_block(jm: Any, experiment_id: str) -> None:
     if unsuccessful:
         text += f" ({', '.join(unsuccessful)})"
     st.progress(finished / len(progress), text=text)
+    reused = sum(1 for p in progress.values() if p.get("reused_from"))
+    if reused:
+        st.caption(
+            f"{counted(reused, 'trial')} reused from earlier experiments (same trial, same settings it read, same "
+            "weights and data); the trial table names the trial that ran. Launch with Fresh ticked to run them again."
+        )
     if finished == len(progress) and not unsuccessful:
         # every trial completed: the table would only repeat 100% rows (each trial's metrics are under Results),
         # and one grid fewer keeps the page quick to open

@@ -7,10 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from embedxfer.cli_output import fmt_duration
 from embedxfer.errors import EmbedxferError
 from embedxfer.results import ExperimentData
 from ui import services
-from ui.common import ACTIVE, PAGE_RUNS, fmt_duration, show_error
+from ui.common import ACTIVE, PAGE_RUNS, show_error
 from ui.results import data_for
 
 

@@ -17,6 +17,7 @@ from embedxfer.checkpoints import convert_cache
 from embedxfer.checkpoints.bundled import BUNDLED, locate
 from embedxfer.checkpoints.info import read_json
 from embedxfer.errors import CheckpointError, EmbedxferError
+from embedxfer.planning.recorder import note_checkpoint
 
 HUB_PREFIX = "hub:"
 #: `random:<checkpoint>`: the checkpoint's architecture, freshly initialised (the untrained twin, a reference for
@@ -45,12 +46,19 @@ def _looks_like_path(text: str) -> bool:
 
 
 def resolve_id(checkpoint_id: str) -> Resolved:
-    """Classify an id without touching weights; CheckpointError for unknown ids and bad paths."""
+    """Classify an id without touching weights; CheckpointError for unknown ids and bad paths. A running trial
+    notes each id it resolves: its weights are part of what the trial depends on (planning/recorder.py)."""
+    resolved = _classify(checkpoint_id)
+    note_checkpoint(str(checkpoint_id).strip())
+    return resolved
+
+
+def _classify(checkpoint_id: str) -> Resolved:
     if not isinstance(checkpoint_id, str | os.PathLike) or not str(checkpoint_id).strip():
         raise CheckpointError(f"A checkpoint id must be a non-empty string; known ids: {known_ids_text()}.")
     text = str(checkpoint_id).strip()
     if text.startswith(RANDOM_PREFIX):
-        base = resolve_id(text[len(RANDOM_PREFIX) :])
+        base = _classify(text[len(RANDOM_PREFIX) :])
         if base.kind == "random":
             raise CheckpointError(f"{text!r} names a random twin of a random twin; write random:<checkpoint> once.")
         return Resolved(

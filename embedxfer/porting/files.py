@@ -95,7 +95,9 @@ def read_module(path: str | Path, family: str, *, technique: str | None = None) 
     import torch
 
     from embedxfer.paths import check_user_path
+    from embedxfer.planning.recorder import note_file
 
+    note_file(str(path))  # a running trial depends on this file's content (planning/recorder.py)
     path = check_user_path(path)  # exists, under the allowed roots (EMBEDXFER_ALLOWED_ROOTS)
     files = _files_of(path)
     if CONFIG_FILE not in files:

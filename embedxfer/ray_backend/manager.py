@@ -85,10 +85,13 @@ class RayJobManager(ManagerBase):
         self._thread.start()
 
     # ---------------------------------------------------------------- submitting
-    def submit(self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None = None) -> str:
-        """Check the plan against the cluster (GPUs, what every node needs), store it, submit one task per trial;
-        returns the experiment id. Bad input and a node that lacks a folder fail here, before anything is stored."""
-        experiment_id, config, trials = self._store_plan(plan, name)
+    def submit(
+        self, plan: ExperimentPlan | BaseConfig | dict[str, Any], name: str | None = None, *, fresh: bool = False
+    ) -> str:
+        """Check the plan against the cluster (GPUs, what every node needs), store it, submit one task per trial
+        (except those a completed trial already answers, unless `fresh`); returns the experiment id. Bad input and a
+        node that lacks a folder fail here, before anything is stored."""
+        experiment_id, config, trials = self._store_plan(plan, name, fresh)
         self._launch(experiment_id, config, trials)
         return experiment_id
 
@@ -188,6 +191,14 @@ class RayJobManager(ManagerBase):
         with self._cond:
             running = [t for t in self._tasks.values() if t.started]
             return [{"name": f"ray@{t.node}", "device": t.device, "trial_id": t.trial_id} for t in running]
+
+    def slots(self) -> dict[str, int]:
+        """Trials the cluster can place at once, by its CPUs (and GPUs) over what each trial asks for."""
+        facts = self.describe()
+        trials = facts["cpus"] / max(facts["cpus_per_trial"], 1e-9)
+        if facts["gpus"] and facts["gpus_per_trial"]:
+            trials = min(trials, facts["gpus"] / facts["gpus_per_trial"])
+        return {"cpu": max(1, int(trials))}
 
     def describe(self) -> dict[str, Any]:
         """{"backend": "ray", "where", "nodes", "cpus", "gpus", "cpus_per_trial", "gpus_per_trial"} (nodes and

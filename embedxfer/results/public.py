@@ -2,7 +2,8 @@
 (docs/architecture.md, "Public interfaces"):
 
     {"experiment_id", "kind", "status", "config",
-     "trials": [{"trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend"}],
+     "trials": [{"trial_id", "condition", "seed", "params", "status", "metrics", "error", "backend",
+                 "reused_from"}],
      "summary": [{"condition", "params", "metric", "mean", "ci_low", "ci_high", "n"}]}
 
 ci_low and ci_high are null where n is 1: one seed gives a mean and no interval.
@@ -29,6 +30,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             "metrics": {k: json_number(v) for k, v in metrics.get(t["trial_id"], {}).items()},
             "error": t["error"],  # null unless failed / diverged / cancelled / interrupted
             "backend": t.get("backend"),  # thread | ray; null for a trial that never started
+            "reused_from": t.get("reused_from"),  # the completed trial whose results it holds; null when it ran
         }
         for t in trials
     ]

@@ -8,7 +8,8 @@ Layout under the embedxfer home (`EMBEDXFER_HOME`, default ``~/.embedxfer``)::
 
 One module per concern, each a mixin of `Store`: `db` (connections, locking, schema), `experiments`
 (experiment rows, snapshots), `trials` (trial rows: statuses, progress, cancel, interrupted, resume), `metrics`
-(per-step and final metrics, events), `artifacts` (files); `rows` shapes rows into dicts and frames.
+(per-step and final metrics, events), `keys` (trial keys and reuse copies), `artifacts` (files); `rows` shapes
+rows into dicts and frames.
 Times are unix seconds (float). Statuses and the derived experiment status are defined in `embedxfer.trials`.
 
 Resume semantics: `reset_trials_for_resume` re-queues every trial that is not completed and not owned
@@ -23,6 +24,7 @@ import socket
 
 from embedxfer.store.artifacts import ArtifactStore, write_atomic
 from embedxfer.store.experiments import ExperimentRows, Snapshot, new_experiment_id
+from embedxfer.store.keys import TrialKeys
 from embedxfer.store.metrics import MetricBuffer, MetricsAndEvents
 from embedxfer.store.trials import RESUMABLE, TrialRows, pid_alive, trial_id_for
 
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(ExperimentRows, TrialRows, MetricsAndEvents, ArtifactStore):
+class Store(ExperimentRows, TrialRows, TrialKeys, MetricsAndEvents, ArtifactStore):
     """The run store: experiments, trials, metrics, events and artifacts under `root` (default: embedxfer home)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, lock_timeout: float = 120.0) -> None:

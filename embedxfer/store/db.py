@@ -24,7 +24,7 @@ from embedxfer.errors import StoreError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA_SQL = (
     """CREATE TABLE IF NOT EXISTS experiments (
@@ -54,7 +54,8 @@ SCHEMA_SQL = (
         owner_host TEXT,
         device TEXT,
         cancel_requested INTEGER NOT NULL DEFAULT 0,
-        backend TEXT                    -- what ran it: thread | ray (schema 2)
+        backend TEXT,                   -- what ran it: thread | ray (schema 2)
+        reused_from TEXT                -- the finished trial whose results it holds instead of running (schema 3)
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS trials_experiment ON trials (experiment_id, idx)",
     "CREATE INDEX IF NOT EXISTS trials_status ON trials (status)",
@@ -81,6 +82,13 @@ SCHEMA_SQL = (
         message TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS events_experiment ON events (experiment_id, id)",
+    """CREATE TABLE IF NOT EXISTS trial_keys (
+        trial_id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,         -- kind, condition, params, seed, version (planning/keys.py)
+        deps TEXT,                      -- JSON, once completed: what it read and the values it saw; NULL: no reuse
+        estimate_s REAL                 -- the kind's formula seconds per trial when it was planned
+    )""",
+    "CREATE INDEX IF NOT EXISTS trial_keys_identity ON trial_keys (identity)",
 )
 
 
@@ -217,6 +225,8 @@ def _migrate(conn: sqlite3.Connection, found: int) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
     if found < 2 and "backend" not in columns:  # 2: which backend ran a trial
         conn.execute("ALTER TABLE trials ADD COLUMN backend TEXT")
+    if found < 3 and "reused_from" not in columns:  # 3: reused trials (the trial_keys table is created above)
+        conn.execute("ALTER TABLE trials ADD COLUMN reused_from TEXT")
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 

@@ -222,6 +222,7 @@ class ExperimentRows(Database):
             sub = "(SELECT id FROM trials WHERE experiment_id = ?)"
             conn.execute(f"DELETE FROM step_metrics WHERE trial_id IN {sub}", (experiment_id,))
             conn.execute(f"DELETE FROM final_metrics WHERE trial_id IN {sub}", (experiment_id,))
+            conn.execute(f"DELETE FROM trial_keys WHERE trial_id IN {sub}", (experiment_id,))
             for table in ("events", "trials"):
                 conn.execute(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))
             conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))

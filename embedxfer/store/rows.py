@@ -25,12 +25,13 @@ _TRIAL_KEYS = (
     "device",
     "cancel_requested",
     "backend",
+    "reused_from",
 )
-_FRAME_BASE = ("trial_id", "idx", "condition", "seed", "status", "error")
+_FRAME_BASE = ("trial_id", "idx", "condition", "seed", "status", "error", "reused_from")
 #: The trials columns in `_TRIAL_KEYS` order, for SELECTs.
 TRIAL_COLUMNS = (
     "id, experiment_id, idx, condition, seed, params, status, step, total_steps, error, started_at, "
-    "finished_at, owner_pid, owner_host, device, cancel_requested, backend"
+    "finished_at, owner_pid, owner_host, device, cancel_requested, backend, reused_from"
 )
 
 

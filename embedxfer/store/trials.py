@@ -6,6 +6,7 @@ A trial row records who runs it (pid and host), so a process that starts later c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -166,10 +167,12 @@ class TrialRows(Database):
         step: int | None = None,
         metrics: dict[str, float] | None = None,
         only_if: Sequence[str] | None = None,
+        deps: dict[str, Any] | None = None,
     ) -> bool:
-        """End a trial: status (completed, failed, diverged, cancelled, interrupted), error, final metrics, in one
-        transaction. With `only_if`, only a trial whose current status is one of those changes; returns whether
-        it changed."""
+        """End a trial: status (completed, failed, diverged, cancelled, interrupted), error, final metrics and what
+        a completed trial depended on (`deps`, for reuse), in one transaction: a later plan never sees the trial
+        completed without its key. With `only_if`, only a trial whose current status is one of those changes;
+        returns whether it changed."""
         if status not in FINISHED_STATUSES and status != "interrupted":
             raise ValueError(f"finish_trial needs a finished status, got {status!r}")
 
@@ -186,6 +189,9 @@ class TrialRows(Database):
                 return False
             if metrics:
                 self._insert_final(conn, trial_id, metrics)
+            if deps is not None:
+                text = json.dumps(deps, sort_keys=True)
+                conn.execute("UPDATE trial_keys SET deps = ? WHERE trial_id = ?", (text, trial_id))
             self._touch(conn, trial_id, now)
             return True
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from embedxfer.errors import TaskError
+from embedxfer.planning.recorder import note_task
 from embedxfer.registry import Registry
 from embedxfer.tasks.base import LABEL_KINDS, METRICS, MODALITIES, Task, TaskEntry
 
@@ -209,6 +210,7 @@ def load_task(name: str, /, **options: Any) -> Task:
     Results are cached per (name, resolved options); the returned task is a copy whose numpy
     arrays are shared and read-only.
     """
+    note_task(name, options)  # a running trial depends on this task's content (planning/recorder.py)
     base_name, spec_options = parse_task_name(name)
     reg = _lookup(base_name)
     spec_options = _typed_options(base_name, spec_options, reg.entry.options)

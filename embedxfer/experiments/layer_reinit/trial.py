@@ -106,7 +106,9 @@ def _finetune_trial(config: LayerReinitConfig, spec: TrialSpec, ctx: TrialContex
     model, output = task_model(backbone, info.hidden_size, task, config.pooling, spec.seed)
     ctx.check_cancel()
     settings = FinetuneSettings.of(config)
-    scales = _lr_scales(model, reinit, config) if config.reinit_lr_multiplier != 1.0 else None
+    # a trial that reinitializes nothing (keep:L without reinit_embeddings) neither reads nor depends on the multiplier
+    fresh_weights = bool(reinit) or config.reinit_embeddings
+    scales = _lr_scales(model, reinit, config) if fresh_weights and config.reinit_lr_multiplier != 1.0 else None
     metrics = finetune_and_test(
         model, task, tokenizer, output, settings, seed=spec.seed, ctx=ctx, device=device, lr_scales=scales
     )

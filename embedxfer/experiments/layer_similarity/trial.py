@@ -79,11 +79,12 @@ def run_trial(config: LayerSimilarityConfig, spec: TrialSpec, ctx: TrialContext)
         stacks.append(torch.as_tensor(result.features).permute(1, 0, 2).to(device=device, dtype=dtype))
     ctx.check_cancel()
     measure = spec.params["measure"]
+    # each measure reads only its own option, so a finished cka trial is reused when k changes
+    options = {"mutual_knn": lambda: {"k": config.k}, "procrustes": lambda: {"width": config.pca_width}}
     grid = measure_grid(
         measure,
         *stacks,
-        k=config.k,
-        width=config.pca_width,
+        **options.get(measure, dict)(),
         permutations=config.permutations,
         bootstraps=config.bootstraps,
         seed=spec.seed,

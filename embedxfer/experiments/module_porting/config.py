@@ -158,12 +158,12 @@ class ModulePortingConfig(BaseConfig):
             return [pair for text in self.host_pairs for pair in parse_host_pair(text)]
         return [(self.origin, receiver) for receiver in self.receivers]
 
-    def hyperparameters(self) -> dict[str, object]:
-        """Every technique hyperparameter the config sets (each technique keeps its own)."""
-        return {
-            "reduction_factor": self.reduction_factor,
-            "rank": self.rank,
-            "alpha": self.alpha,
-            "prefix_length": self.prefix_length,
-            "bottleneck": self.prefix_bottleneck,
-        }
+    def hyperparameters(self, technique: str) -> dict[str, object]:
+        """The hyperparameters `technique` takes, as this config sets them. Only that technique's fields are read,
+        so a LoRA trial does not depend on prefix_length (a finished trial is reused when another technique's
+        setting changes: planning/recorder.py)."""
+        from embedxfer.porting.techniques import DEFAULTS
+
+        fields = {"reduction_factor": "reduction_factor", "rank": "rank", "alpha": "alpha"}
+        fields |= {"prefix_length": "prefix_length", "bottleneck": "prefix_bottleneck"}
+        return {name: getattr(self, field) for name, field in fields.items() if name in DEFAULTS.get(technique, {})}

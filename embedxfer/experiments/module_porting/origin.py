@@ -51,7 +51,7 @@ def spec_for(config: ModulePortingConfig, technique: str, family: str) -> Module
         from embedxfer.porting.files import read_module
 
         return read_module(config.origin_module, family).spec
-    return module_spec(technique, **config.hyperparameters())
+    return module_spec(technique, **config.hyperparameters(technique))
 
 
 def _file_hash(path: str) -> str:

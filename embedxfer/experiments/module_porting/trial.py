@@ -63,7 +63,7 @@ def check_pair(config: ModulePortingConfig, origin: str, receiver: str) -> list[
         )
     check_widths(origin, a.hidden_size, receiver, b.hidden_size)
     for technique in config.technique_list():
-        spec = module_spec(technique, **config.hyperparameters())
+        spec = module_spec(technique, **config.hyperparameters(technique))
         for host, info in ((origin, a), (receiver, b)):
             check_host(spec, info.family, info.hidden_size, host)
     return resolve_layer_map(parse_layer_map(config.layer_map), a.num_layers, b.num_layers)

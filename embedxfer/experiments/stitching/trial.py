@@ -168,7 +168,12 @@ def _train_and_test(config, spec, model, splits, task, classes, device, ctx) -> 
     trains_stitch = model.stitch is not None and any(p.requires_grad for p in model.stitch.parameters())
     lr = config.lr if trains_stitch else config.head_lr
     settings = TrainSettings(epochs=config.epochs, lr=lr, batch_size=config.batch_size, grad_clip=1.0, seed=spec.seed)
-    scales = {f"head.{name}": config.head_lr / config.lr for name, _ in model.head.named_parameters()}
+    # read only when a stitch trains: the head-only baselines do not depend on the stitch's lr
+    scales = (
+        {f"head.{name}": config.head_lr / config.lr for name, _ in model.head.named_parameters()}
+        if trains_stitch
+        else None
+    )
     model.to(device)
     if not trains_stitch:
         # nothing below the head trains: its input is fixed, so encode each split once and train on the vectors
@@ -190,7 +195,7 @@ def _train_and_test(config, spec, model, splits, task, classes, device, ctx) -> 
         evals={"val": splits["val"]},
         ctx=ctx,
         device=device,
-        lr_scales=scales if trains_stitch else None,
+        lr_scales=scales,
     )
     ctx.report({"phase": "test"})
     out = predict(model, splits["test"], classes=classes, device=device, settings=settings)
