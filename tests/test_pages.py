@@ -166,6 +166,12 @@ def test_finetune_form_launches_and_results_render(app_env, tiny_checkpoints, tm
     assert not edit.exception
     assert edit.selectbox(key="new-finetune-checkpoint").value == tiny
     assert edit.number_input(key="new-finetune-train_size").value == 16
+    # the same config again: its one trial is reused, unless Fresh is ticked
+    counts = {m.label: m.value for m in edit.metric}
+    assert (counts["Trials"], counts["Reused"], counts["To run"]) == ("1", "1", "0")
+    assert any(c.value.startswith("1 trial: 1 reused, 0 to run") for c in edit.caption), [c.value for c in edit.caption]
+    edit.checkbox(key="new-fresh").check().run()
+    assert {m.label: m.value for m in edit.metric}["To run"] == "1"
 
     board = open_page("app_pages/board.py", board=f"{experiment_id}:summary,{experiment_id}:train_loss,bad", cols="3")
     assert not board.exception and not board.error
