@@ -132,7 +132,8 @@ def test_adding_a_seed_runs_only_the_new_seed_and_copies_the_rest(manager):
         steps = store.step_metrics(copy["trial_id"])
         assert steps.equals(store.step_metrics(source["trial_id"])) and len(steps) == 3
         assert store.read_artifact(copy["trial_id"], "curve.json", mode="json") == [source["seed"], 0.1]
-    # a reuse of a reuse names the trial that ran
+    # a reuse of a reuse names the trial that ran, in the preview too
+    assert reusable_sources(store, plan_experiment(ToyConfig(seeds=[0])))[0] == old[0]["trial_id"]
     third = _run_to_end(manager, seeds=[0])
     assert _ran() == [] and store.list_trials(third)[0]["reused_from"] == old[0]["trial_id"]
     assert any("reused 1 of 1" in e["message"] for e in store.events(third))

@@ -42,7 +42,8 @@ class TrialKeys(Database):
         self._write(lambda conn: conn.execute("UPDATE trial_keys SET deps = ? WHERE trial_id = ?", (text, trial_id)))
 
     def reuse_candidates(self, identities: Sequence[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """{identity: [(trial_id, deps)]}: completed trials with recorded dependencies, newest first."""
+        """{identity: [(trial_id, deps)]}: completed trials with recorded dependencies, those that ran before those
+        that were reused (a preview then names the trial that ran), newest first."""
         wanted = sorted(set(identities))
         found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         if not wanted:
@@ -55,7 +56,7 @@ class TrialKeys(Database):
                 rows += conn.execute(
                     "SELECT k.identity, k.trial_id, k.deps FROM trial_keys k JOIN trials t ON t.id = k.trial_id "
                     f"WHERE k.identity IN ({', '.join('?' * len(chunk))}) AND t.status = 'completed' "
-                    "AND k.deps IS NOT NULL ORDER BY t.finished_at DESC, t.id DESC",
+                    "AND k.deps IS NOT NULL ORDER BY t.reused_from IS NOT NULL, t.finished_at DESC, t.id DESC",
                     chunk,
                 ).fetchall()
             return rows
