@@ -11,7 +11,7 @@ imports and planning (seconds), is printed beside it. Target: warm estimates wit
 The home is fresh (an empty store: nothing measured, nothing to reuse); the feature and checkpoint cache is the
 usual one (EMBEDXFER_CACHE), so a first run that encodes features can be slower than the second.
 
-Usage: python bench/estimates.py [--presets finetune-quick layer_similarity-quick stitching-quick] [--json OUT]
+Usage: python bench/estimates.py [--presets probing-quick layer_similarity-quick stitching-quick] [--json OUT]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cli_runs import fresh_home, run_cli  # noqa: E402
 
 from embedxfer.store import Store  # noqa: E402
 
-DEFAULT_PRESETS = ("finetune-quick", "layer_similarity-quick", "stitching-quick")
+DEFAULT_PRESETS = ("probing-quick", "layer_similarity-quick", "stitching-quick")
 WARM_SEEDS = "seeds=[3, 4, 5]"
 TARGET = 0.30
 

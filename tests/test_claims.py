@@ -83,6 +83,13 @@ def test_the_reinit_claims_on_hand_made_runs():
     assert at_100.verdict == "supported" and "best-probing hidden state 1" in at_100.detail
     costs.trials.loc[(costs.trials["condition"] == "probe") & (costs.trials["layer"] == 2), "test_accuracy"] = 0.9
     assert probing_is_not_reinit(costs)[0].verdict == "contradicted"  # now the probe peaks where the cost does
+    # an argmax of means is a finding only with a clear lead: a probe peak within seed noise is inconclusive
+    close = costs.trials["condition"] == "probe"
+    for layer, per_seed in ((1, [0.80, 0.70, 0.90]), (2, [0.78, 0.80, 0.79])):
+        rows = close & (costs.trials["layer"] == layer) & (costs.trials["train_size"] == 100)
+        costs.trials.loc[rows, "test_accuracy"] = per_seed
+    (unclear, _) = probing_is_not_reinit(costs)
+    assert unclear.verdict == "inconclusive" and "best-probing hidden state 1 (leads 2 by +0.010" in unclear.detail
     helps = _reinit_run({("keep:0", 100): [0.85, 0.86, 0.87], ("keep:2", 100): [0.80, 0.81, 0.79]})
     assert reinit_all_costs(helps)[0].verdict == "contradicted"
     noisy = _reinit_run({("keep:0", 100): [0.70, 0.90, 0.60], ("keep:2", 100): [0.80, 0.81, 0.79]})

@@ -65,6 +65,21 @@ def cost_depends_on_size(data: ExperimentData) -> list[ClaimResult]:
     ]
 
 
+def _clear_leader(values: dict[int, dict[int, float]]) -> tuple[int, bool, str]:
+    """Of {candidate: {seed: value}}: the candidate with the highest mean, whether it leads the runner-up by a
+    paired 95% interval above 0 (an argmax of means alone flips with one more seed), and the lead in words."""
+    means = {c: sum(v.values()) / len(v) for c, v in values.items() if v}
+    ranked = sorted(means, key=means.get, reverse=True)
+    leader = ranked[0]
+    if len(ranked) < 2:
+        return leader, True, "no runner-up"
+    lead = paired(values[leader], values[ranked[1]])
+    if not lead.has_interval:  # one seed: a lead, no interval
+        return leader, False, f"leads {ranked[1]} by {lead.mean:+.3f}, n=1"
+    clear = lead.ci_low > 0
+    return leader, clear, f"leads {ranked[1]} by {lead.mean:+.3f} [{lead.ci_low:+.3f}, {lead.ci_high:+.3f}]"
+
+
 def probing_is_not_reinit(data: ExperimentData) -> list[ClaimResult]:
     frame, probes, layers = reinit_frame(data), probe_frame(data), num_layers(data)
     if probes.empty:
@@ -73,19 +88,29 @@ def probing_is_not_reinit(data: ExperimentData) -> list[ClaimResult]:
         return not_tested(_PROGRESSIVE)
     metric, results = data.primary_metric, []
     for size, part in frame[frame["condition"].str.startswith("keep:")].groupby("size", sort=True):
-        kept = part.groupby("kept")[metric].mean()
-        probed = probes[probes["size"] == size].groupby("layer")[metric].mean()
-        if len(kept) < 2 or probed.empty:
+        kept = {int(k): by_seed(rows, metric) for k, rows in part.groupby("kept")}
+        sized = probes[probes["size"] == size]
+        probed = {int(layer): by_seed(rows, metric) for layer, rows in sized.groupby("layer")}
+        if len(kept) < 2 or not probed:
             continue
-        # removing block k (keep:k+1 -> keep:k) costs kept[k+1] - kept[k]; block k outputs hidden state k+1
-        costs = {k: kept[k + 1] - kept[k] for k in range(layers) if k in kept and k + 1 in kept}
-        costliest = max(costs, key=costs.get) + 1
-        best_probe = int(probed.idxmax())
-        seeds = min(part.groupby("kept")["seed"].nunique().min(), probes["seed"].nunique())
-        verdict = "inconclusive" if seeds < 2 else ("supported" if best_probe != costliest else "contradicted")
+        # removing block k (keep:k+1 -> keep:k) costs kept[k+1] - kept[k], seed by seed; block k outputs hidden
+        # state k+1
+        costs = {
+            k + 1: {seed: kept[k + 1][seed] - kept[k][seed] for seed in kept[k + 1].keys() & kept[k].keys()}
+            for k in range(layers)
+            if k in kept and k + 1 in kept
+        }
+        costliest, cost_clear, cost_lead = _clear_leader(costs)
+        best_probe, probe_clear, probe_lead = _clear_leader(probed)
+        seeds = min(min(len(v) for v in kept.values()), min(len(v) for v in probed.values()))
+        if seeds < 2 or not (cost_clear and probe_clear):
+            verdict = "inconclusive"
+        else:
+            verdict = "supported" if best_probe != costliest else "contradicted"
+        cost = sum(costs[costliest].values()) / len(costs[costliest])
         detail = (
-            f"best-probing hidden state {best_probe}; the costliest block to reinitialize outputs hidden state "
-            f"{costliest} (mean {costs[costliest - 1]:+.3f})"
+            f"best-probing hidden state {best_probe} ({probe_lead}); the costliest block to reinitialize outputs "
+            f"hidden state {costliest} (mean {cost:+.3f}; {cost_lead})"
         )
         results.append(ClaimResult(verdict, size_name(size), n=int(seeds), detail=detail))
     return results or not_tested(_PROGRESSIVE)
@@ -114,8 +139,10 @@ CLAIMS = (
         "reinitialization costs most.",
         SOURCE,
         "per train size: b = the hidden state with the highest mean probe metric; c = the hidden state output by the "
-        "block whose reinitialization (keep:k+1 -> keep:k) lowers the mean metric most; supported when b != c, "
-        "contradicted when b = c; inconclusive with fewer than 2 seeds.",
+        "block whose reinitialization (keep:k+1 -> keep:k) lowers the mean metric most; each counts only when it leads "
+        "the runner-up by a paired 95% interval above 0 (an argmax of means flips with one more seed); supported "
+        "when both lead clearly and b != c, contradicted when both lead clearly and b = c; otherwise (or with "
+        "fewer than 2 seeds) inconclusive.",
         probing_is_not_reinit,
     ),
 )
