@@ -256,8 +256,7 @@ def _measured(store: Store, condition: str, seconds: float, formula: float, devi
     trial_id = f"{experiment_id}-t000"
     store.add_trial_keys([(trial_id, "x", formula)])
     store.start_trial(trial_id, device)
-    store.finish_trial(trial_id, "completed", metrics={"test_accuracy": 0.5})
-    store.set_trial_deps(trial_id, {"fields": {}, "checkpoints": {}, "tasks": {}})
+    store.finish_trial(trial_id, "completed", metrics={"test_accuracy": 0.5}, deps={"fields": {}, "checkpoints": {}})
     with sqlite3.connect(store.path) as conn:
         conn.execute(
             "UPDATE trials SET started_at = 1000, finished_at = ?, reused_from = ? WHERE id = ?",

@@ -70,13 +70,9 @@ def device_type(requested: str) -> str:
         return "cpu"
     if requested.startswith("cuda"):
         return "cuda"
-    from embedxfer.devices import may_have_gpu
+    from embedxfer.devices import visible_gpus
 
-    if not may_have_gpu():
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if visible_gpus() else "cpu"
 
 
 def estimate(store: Store | None, plan: ExperimentPlan, specs: Sequence[TrialSpec]) -> Estimate:

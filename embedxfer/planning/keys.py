@@ -50,7 +50,8 @@ def task_identity(name: str, options: dict[str, Any]) -> str:
 
 
 def file_identity(path: str) -> str:
-    """sha256 (16 hex) of a file, or of a folder's files (names and bytes, in name order)."""
+    """sha256 (16 hex) of a file, or of a folder's files (names and bytes, in name order): what a trial that read
+    it depends on, and part of module_porting's origin cache key."""
     target = Path(path).expanduser()
     files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
     digest = hashlib.sha256()

@@ -36,11 +36,6 @@ class TrialKeys(Database):
         if rows:
             self._write(insert)
 
-    def set_trial_deps(self, trial_id: str, deps: dict[str, Any] | None) -> None:
-        """What a completed trial depended on (None: it cannot be reused)."""
-        text = None if deps is None else json.dumps(deps, sort_keys=True)
-        self._write(lambda conn: conn.execute("UPDATE trial_keys SET deps = ? WHERE trial_id = ?", (text, trial_id)))
-
     def reuse_candidates(self, identities: Sequence[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """{identity: [(trial_id, deps)]}: completed trials with recorded dependencies, those that ran before those
         that were reused (a preview then names the trial that ran), newest first."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from embedxfer.errors import ConfigError
 from embedxfer.experiments.module_porting.config import ModulePortingConfig
+from embedxfer.planning.keys import file_identity
 from embedxfer.porting.techniques import ModuleSpec, module_spec
 from embedxfer.trials import TrialContext
 
@@ -54,15 +55,6 @@ def spec_for(config: ModulePortingConfig, technique: str, family: str) -> Module
     return module_spec(technique, **config.hyperparameters(technique))
 
 
-def _file_hash(path: str) -> str:
-    target = Path(path).expanduser()
-    files = sorted(p for p in target.iterdir() if p.is_file()) if target.is_dir() else [target]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def origin_key(config: ModulePortingConfig, spec: ModuleSpec, origin: str, seed: int, task_hash: str) -> str:
     from embedxfer.checkpoints import checkpoint_fingerprint
 
@@ -72,7 +64,7 @@ def origin_key(config: ModulePortingConfig, spec: ModuleSpec, origin: str, seed:
         spec.technique,
         spec.hyperparameters,
         spec.raw,
-        _file_hash(config.origin_module) if config.origin_module else None,
+        file_identity(config.origin_module) if config.origin_module else None,
         task_hash,
         config.train_size,
         seed,
